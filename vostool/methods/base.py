@@ -1,0 +1,231 @@
+"""The interface every method implements: Method (weights + options) and Session (one video).
+
+A :class:`Method` owns the network and the options and is shared by all videos. A :class:`Session`
+holds all state of one video; frames are fed in order through :meth:`Session.step`, which returns a
+``(1+K, H, W)`` distribution (channel 0 = background, channel k = ``object_ids[k-1]``).
+
+Masks may arrive on any frame: the first frame must bring at least one object, later frames may
+introduce objects that were not seen before (YouTube-VOS style). Ids already known are ignored in
+later masks. On a frame that introduces objects, their pixels are exactly the given mask.
+
+:class:`PerObjectSession` is the shared machinery for methods that model one object at a time
+(FRTM, STM-like methods): it computes the per-frame work once (``encode``), asks every object for its
+foreground probability, merges them with :mod:`vostool.aggregate` and feeds the merged maps back.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from vostool.aggregate import BackgroundRule, MergeRule, aggregate
+
+
+def new_object_ids(mask: torch.Tensor | None, known: tuple[int, ...]) -> list[int]:
+    """Ids present in ``mask`` ((H, W) integer labels) that are not in ``known``, ascending."""
+    if mask is None:
+        return []
+    present = torch.unique(mask).tolist()
+    return [int(i) for i in present if i != 0 and int(i) not in known]
+
+
+def one_hot_labels(mask: torch.Tensor, object_ids: tuple[int, ...]) -> torch.Tensor:
+    """(H, W) labels -> (1+K, H, W) float one-hot over (background, *object_ids)."""
+    channels = [mask == oid for oid in object_ids]
+    fg = torch.stack(channels).float() if channels else mask.new_zeros((0, *mask.shape), dtype=torch.float32)
+    bg = 1 - fg.sum(dim=0, keepdim=True).clamp(max=1)
+    return torch.cat([bg, fg], dim=0)
+
+
+class Session(abc.ABC):
+    """All state of one video. Feed frames in order."""
+
+    object_ids: tuple[int, ...] = ()
+
+    @abc.abstractmethod
+    def step(self, frame: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Process the next frame.
+
+        frame: (3, H, W) float RGB in [0, 1] on the method's device.
+        mask: (H, W) integer labels, required on the first frame; later only objects that appear
+        there for the first time are taken from it.
+        Returns (1+K, H, W) float probabilities summing to 1 over dim 0.
+        """
+
+
+class SingleObjectSession(abc.ABC):
+    """One object's state inside a :class:`PerObjectSession`."""
+
+    @abc.abstractmethod
+    def step(self, frame: torch.Tensor, features: Any) -> torch.Tensor:
+        """Foreground probability of this object: (H, W) float in [0, 1]."""
+
+    def observe(self, prob: torch.Tensor) -> None:
+        """Receive the merged (aggregated) probability of this object, (H, W). Default: ignore."""
+
+
+class PerObjectSession(Session):
+    """Runs one :class:`SingleObjectSession` per object on shared per-frame features, then merges.
+
+    Subclasses implement :meth:`start_object` and may override :meth:`encode` (work shared by all
+    objects, e.g. the backbone pass) and :meth:`predict` (to batch objects together).
+    """
+
+    def __init__(self, merge: MergeRule = "soft", bg_rule: BackgroundRule = "min") -> None:
+        self.merge = merge
+        self.bg_rule = bg_rule
+        self.objects: dict[int, SingleObjectSession] = {}
+        self.object_ids = ()
+        self.frame_index = -1
+
+    def encode(self, frame: torch.Tensor) -> Any:
+        """Per-frame work shared by all objects. Default: none."""
+        return None
+
+    @abc.abstractmethod
+    def start_object(self, object_id: int, frame: torch.Tensor, features: Any, mask: torch.Tensor) -> SingleObjectSession:
+        """Create the state of an object first given on this frame. mask: (H, W) bool."""
+
+    def predict(self, frame: torch.Tensor, features: Any, objects: list[SingleObjectSession]) -> torch.Tensor:
+        """Foreground probabilities of ``objects``: (K, H, W). Default: one object at a time."""
+        return torch.stack([obj.step(frame, features) for obj in objects])
+
+    def step(self, frame: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        self.frame_index += 1
+        height, width = frame.shape[-2:]
+        new_ids = new_object_ids(mask, self.object_ids)
+        old_ids = self.object_ids
+        if not old_ids and not new_ids:
+            return frame.new_ones((1, height, width), dtype=torch.float32)
+        features = self.encode(frame)
+        old_objects = [self.objects[oid] for oid in old_ids]
+        fg = self.predict(frame, features, old_objects).float() if old_objects else None
+        if new_ids:
+            assert mask is not None
+            new_masks = torch.stack([mask == oid for oid in new_ids])
+            for oid, obj_mask in zip(new_ids, new_masks):
+                self.objects[oid] = self.start_object(oid, frame, features, obj_mask)
+            self.object_ids = old_ids + tuple(new_ids)
+            if fg is not None:
+                # Objects given on this frame own their pixels (FRTM tracker.py, YouTube-VOS protocol).
+                fg = fg * (~new_masks.any(dim=0)).float()
+        if fg is None:
+            return one_hot_labels(mask, self.object_ids)
+        if new_ids:
+            fg = torch.cat([fg, new_masks.float()], dim=0)
+        probs = aggregate(fg, self.merge, bg_rule=self.bg_rule)
+        for k, obj in enumerate(old_objects):
+            obj.observe(probs[1 + k])
+        return probs
+
+
+@dataclass
+class Checkpoint:
+    """Weights in vostool's naming, ready for a strict ``load_state_dict``."""
+
+    state_dict: dict[str, torch.Tensor]
+    arch: dict[str, Any] = field(default_factory=dict)  # architecture options implied by the weights
+    source: str = ""  # where the weights came from (file, named weights)
+    sha256: str | None = None
+
+
+class Method(abc.ABC):
+    """Weights and options of one method, shared by all videos.
+
+    Subclasses set ``name`` and ``Options`` (a dataclass, see :mod:`vostool.options`) and implement
+    :meth:`build_network`, :meth:`convert_checkpoint` and :meth:`new_session`.
+    """
+
+    name: ClassVar[str]
+    Options: ClassVar[type]
+    # State-dict prefixes a checkpoint may leave out because complete_state_dict() supplies them.
+    completed_prefixes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, options: Any, network: nn.Module, device: torch.device | str = "cpu") -> None:
+        self.options = options
+        self.network = network
+        self.device = torch.device(device)
+        self.weights_source: str = "untrained"
+        self.weights_sha256: str | None = None
+        self.network.to(self.device).eval()
+
+    @classmethod
+    def build(cls, options: Any = None, device: torch.device | str = "cpu", pretrained_backbone: bool = False) -> "Method":
+        """Architecture only: random weights (bounded activations), or ImageNet backbone weights."""
+        from vostool.options import make_options
+
+        if options is None or isinstance(options, dict):
+            options = make_options(cls.Options, options or {})
+        # Random initialisation is seeded so that --untrained runs are reproducible.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            network = cls.build_network(options, pretrained_backbone=pretrained_backbone)
+        return cls(options, network, device)
+
+    @classmethod
+    @abc.abstractmethod
+    def build_network(cls, options: Any, pretrained_backbone: bool = False) -> nn.Module:
+        """The network for ``options``; random init unless ``pretrained_backbone``."""
+
+    @classmethod
+    @abc.abstractmethod
+    def convert_checkpoint(cls, raw: dict, source: str) -> Checkpoint:
+        """Turn the authors' checkpoint (already unpickled) into vostool names.
+
+        Raises WeightsError naming what is wrong when the file is not such a checkpoint.
+        """
+
+    @classmethod
+    def default_weights(cls, options: Any) -> str | None:
+        """Name of the named weights used when the user gives none (see vostool.weights)."""
+        return None
+
+    def complete_state_dict(self, checkpoint: Checkpoint) -> dict[str, torch.Tensor]:
+        """Fill in parts a checkpoint does not carry (e.g. an ImageNet backbone). Default: none."""
+        return checkpoint.state_dict
+
+    def load_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Strictly load converted weights; a mismatch is a WeightsError naming the keys."""
+        from vostool.weights import load_state_strict
+
+        state = self.complete_state_dict(checkpoint)
+        load_state_strict(self.network, state, checkpoint.source, self.name)
+        self.network.to(self.device).eval()
+        self.weights_source = checkpoint.source
+        self.weights_sha256 = checkpoint.sha256
+
+    def load_weights(self, path_or_name: str) -> None:
+        """Load a vostool checkpoint, an authors' checkpoint, or named weights (strict)."""
+        from vostool.weights import checkpoint_for_method
+
+        checkpoint = checkpoint_for_method(type(self), path_or_name, self.options)
+        self.check_arch(checkpoint.arch)
+        self.load_checkpoint(checkpoint)
+
+    def check_arch(self, arch: dict[str, Any]) -> None:
+        from vostool.errors import WeightsError
+
+        for key, value in arch.items():
+            mine = getattr(self.options, key, None)
+            if mine != value:
+                raise WeightsError(
+                    f"the weights are for {key}={value} but this {self.name} model has {key}={mine}; "
+                    f"use --set {key}={value} or other weights"
+                )
+
+    @abc.abstractmethod
+    def new_session(self) -> Session:
+        """A fresh session for one video."""
+
+    def training_module(self) -> nn.Module:
+        """forward(batch) -> dict of named losses. Provided by methods once their training lands."""
+        raise NotImplementedError(f"training {self.name} is not available in this version")
+
+    def to(self, device: torch.device | str) -> "Method":
+        self.device = torch.device(device)
+        self.network.to(self.device)
+        return self

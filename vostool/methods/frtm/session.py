@@ -1,0 +1,96 @@
+"""One video with FRTM: shared backbone pass per frame, one target model per object, batched refiner."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vostool.errors import ModelFailure
+from vostool.methods.base import PerObjectSession, SingleObjectSession
+from vostool.methods.frtm.augment import FirstFrameAugmenter
+from vostool.methods.frtm.method import FRTM_TO_TORCHVISION, TARGET_STAGE
+from vostool.methods.frtm.problems import BilinearStencil
+from vostool.methods.frtm.target_model import TargetModel
+
+
+def _check_finite(t: torch.Tensor, what: str) -> torch.Tensor:
+    if not bool(torch.isfinite(t).all()):
+        raise ModelFailure(
+            f"FRTM produced non-finite values in {what}; with random (--untrained) weights this means the "
+            "network diverged, with real weights please report it"
+        )
+    return t
+
+
+class FrameFeatures:
+    """A frame and its backbone stages, computed only as deep as someone asks."""
+
+    def __init__(self, method, frame: torch.Tensor) -> None:
+        self.network = method.network
+        self.frame = frame  # (3, H, W) float in [0, 1]
+        self.image255 = (frame.float() * 255).round().unsqueeze(0)  # the authors' uint8 values
+        self._stages: dict[str, torch.Tensor] = {}
+
+    def stages(self, upto: str) -> dict[str, torch.Tensor]:
+        if upto not in self._stages:
+            self._stages = self.network.backbone.run(self.network.normalize(self.image255), upto, self._stages)
+            _check_finite(self._stages[upto], f"backbone stage {upto}")
+        return self._stages
+
+    def uint8_image(self) -> np.ndarray:
+        """(H, W, 3) uint8 RGB on the CPU, for OpenCV."""
+        return self.image255[0].to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+class FRTMObject(SingleObjectSession):
+    def __init__(self, session: "FRTMSession", target: TargetModel) -> None:
+        self.session = session
+        self.target = target
+
+    def step(self, frame: torch.Tensor, features: FrameFeatures) -> torch.Tensor:
+        return self.session.predict(frame, features, [self])[0]
+
+    def observe(self, prob: torch.Tensor) -> None:
+        self.target.update(prob)
+
+
+class FRTMSession(PerObjectSession):
+    def __init__(self, method) -> None:
+        super().__init__(merge=method.options.merge, bg_rule="min")
+        self.method = method
+        self.options = method.options
+        self.augmenter = FirstFrameAugmenter(self.options.num_aug, self.options.inpaint)
+        self._stencils: dict[tuple, BilinearStencil] = {}
+
+    def encode(self, frame: torch.Tensor) -> FrameFeatures:
+        return FrameFeatures(self.method, frame)
+
+    def _stencil(self, low: tuple[int, int], high: tuple[int, int]) -> BilinearStencil:
+        key = (low, high)
+        if key not in self._stencils:
+            self._stencils[key] = BilinearStencil(low, high, self.method.device)
+        return self._stencils[key]
+
+    def start_object(self, object_id: int, frame: torch.Tensor, features: FrameFeatures, mask: torch.Tensor) -> FRTMObject:
+        network = self.method.network
+        images, labels = self.augmenter(features.uint8_image(), mask.cpu().numpy(), seed=self.options.seed)
+        original = features.stages(TARGET_STAGE)[TARGET_STAGE]
+        if len(images) > 1:
+            augmented = torch.from_numpy(images[1:]).to(frame.device).permute(0, 3, 1, 2).float()
+            stage = network.backbone.run(network.normalize(augmented), TARGET_STAGE)[TARGET_STAGE]
+            samples = torch.cat([original, _check_finite(stage, "augmented first-frame features")])
+        else:
+            samples = original
+        label_tensor = torch.from_numpy(labels).to(frame.device).unsqueeze(1)
+        target = TargetModel(samples.shape[1], self.options, self._stencil(tuple(samples.shape[-2:]), tuple(frame.shape[-2:])),
+                             self.method.device)
+        target.initialize(samples, label_tensor)
+        _check_finite(target.filter, "the target model (first-frame optimisation)")
+        return FRTMObject(self, target)
+
+    def predict(self, frame: torch.Tensor, features: FrameFeatures, objects: list[SingleObjectSession]) -> torch.Tensor:
+        stages = features.stages("layer4")
+        scores = torch.cat([obj.target.score(stages[TARGET_STAGE]) for obj in objects])  # type: ignore[attr-defined]
+        levels = {level: stages[stage] for level, stage in FRTM_TO_TORCHVISION.items()}
+        logits = self.method.network.refiner(scores.to(levels["layer4"].dtype), levels, tuple(frame.shape[-2:]))
+        return _check_finite(torch.sigmoid(logits.float())[:, 0], "the segmentation network output")

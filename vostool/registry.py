@@ -1,0 +1,66 @@
+"""The table of methods: name -> where its class lives, plus a one-line summary.
+
+Importing this module imports nothing heavy; a method's module (and torch) is imported only when the
+method is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from vostool.errors import MethodError
+
+if TYPE_CHECKING:
+    from vostool.methods.base import Method
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    name: str
+    target: str  # "module:Class"
+    summary: str
+    paper: str
+
+
+METHODS: dict[str, MethodEntry] = {
+    "frtm": MethodEntry(
+        name="frtm",
+        target="vostool.methods.frtm:FRTM",
+        summary="online-learned linear target model + offline-trained segmentation network",
+        paper="Robinson et al., Learning Fast and Robust Target Models for VOS, CVPR 2020",
+    ),
+}
+
+# Methods the project will implement; asking for one gives a clear "not available yet" message.
+PLANNED: dict[str, str] = {
+    "rgmp": "Reference-Guided Mask Propagation (CVPR 2018)",
+    "tvos": "A Transductive Approach for VOS (CVPR 2020)",
+    "stm": "Space-Time Memory networks (ICCV 2019)",
+    "flowvos": "Weakly-supervised visual warping on STM-cycle (BMVC 2021)",
+    "munet": "Motion-uncertainty-aware STM",
+}
+
+
+def method_names() -> list[str]:
+    """Names of the methods that can be run, in table order."""
+    return list(METHODS)
+
+
+def get_entry(name: str) -> MethodEntry:
+    key = name.strip().lower()
+    if key in METHODS:
+        return METHODS[key]
+    available = ", ".join(METHODS)
+    if key in PLANNED:
+        raise MethodError(f"method {name!r} ({PLANNED[key]}) is not available in this version yet; available: {available}")
+    raise MethodError(f"unknown method {name!r}; available: {available}")
+
+
+def get_method_class(name: str) -> "type[Method]":
+    """Import and return the Method subclass registered under ``name``."""
+    entry = get_entry(name)
+    module_name, _, class_name = entry.target.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, class_name)
