@@ -59,7 +59,7 @@ def frtm_aggregate(fg: torch.Tensor) -> torch.Tensor:
     p = torch.cat([fg.new_zeros((1, *fg.shape[1:])), fg], dim=0).clamp(EPS, 1 - EPS)
     p[0] = (1 - p[1:]).amin(dim=0)  # from the clamped values, as the authors' code
     segs = torch.softmax(p / (1 - p), dim=0)
-    winner = segs.argmax(dim=0, keepdim=True)
+    winner = argmax_channels(segs).unsqueeze(0)
     kept = segs * (torch.arange(p.shape[0], device=p.device).view(-1, 1, 1) == winner)
     out = kept.clone()
     out[0] = 1 - kept[1:].sum(dim=0)
@@ -77,7 +77,18 @@ def aggregate(fg: torch.Tensor, rule: MergeRule = "soft", bg: torch.Tensor | Non
     raise ValueError(f"unknown merge rule {rule!r}")
 
 
+def argmax_channels(probs: torch.Tensor) -> torch.Tensor:
+    """``probs.argmax(dim=0)`` for (C, H, W), first maximum on ties.
+
+    A reduction over the outer dimension is slow on the CPU (30 ms at 480p); over a contiguous last
+    dimension it takes 3 ms.
+    """
+    if probs.device.type == "cpu":
+        return probs.permute(1, 2, 0).contiguous().argmax(dim=-1)
+    return probs.argmax(dim=0)
+
+
 def probs_to_labels(probs: torch.Tensor, object_ids: tuple[int, ...] | list[int]) -> torch.Tensor:
     """Argmax over channels, mapped to object ids. probs: (1+K, H, W) -> (H, W) uint8."""
     lut = torch.tensor([0, *object_ids], dtype=torch.uint8, device=probs.device)
-    return lut[probs.argmax(dim=0)]
+    return lut[argmax_channels(probs)]

@@ -154,8 +154,9 @@ def segment(
 
             raise OptionError("--weights and --untrained exclude each other")
         if untrained and not quiet:
-            _stderr().print("[yellow]note:[/yellow] --untrained uses random weights: the masks are meaningless "
-                            "(useful for speed and smoke tests only)", markup=True)
+            _stderr().print("[yellow]note:[/yellow] --untrained uses random weights, not a trained model: use it "
+                            "for speed and smoke tests (or with parts that learn online, like FRTM's refine=false)",
+                            markup=True)
         from vostool.engine import NoProgress, segment_video
 
         result = segment_video(

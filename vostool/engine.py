@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from vostool import __version__
+from vostool.aggregate import probs_to_labels
 from vostool.devices import autocast, check_precision, device_name, resolve_device, synchronize
 from vostool.errors import MaskError, OptionError, OutputError
 from vostool.io.masks import atomic_save, davis_palette, fit_to_frame, object_ids, read_label_image
@@ -85,16 +86,17 @@ class SegmentResult:
     out_dir: Path | None
     overlay: Path | None
     processing_size: tuple[int, int]
-    total_seconds: float
-    model_seconds: float
+    total_seconds: float  # everything, including loading the model
+    loop_seconds: float  # the frame loop, from the first decoded frame to the last file written
+    model_seconds: float  # inside Session.step
     first_frame_seconds: float
     warnings: list[str] = field(default_factory=list)
     run: dict[str, Any] = field(default_factory=dict)
 
     @property
     def overhead_seconds(self) -> float:
-        """Wall time of the frame loop not spent in ``Session.step``."""
-        return max(0.0, self.total_seconds - self.model_seconds)
+        """Wall time of the frame loop not spent in ``Session.step`` (decode, resize, labels, writing)."""
+        return max(0.0, self.loop_seconds - self.model_seconds)
 
 
 def processing_size(height: int, width: int, size: int) -> tuple[int, int]:
@@ -183,7 +185,26 @@ def prepare_masks(
     return schedule, palette, warnings
 
 
+def _existing_ancestor(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def _check_writable(path: Path, flag: str) -> None:
+    """The folder ``path`` exists and is writable, or can be created (no side effects)."""
+    import os
+
+    ancestor = _existing_ancestor(path)
+    if not ancestor.is_dir():
+        raise OutputError(f"cannot write to {path}: {ancestor} is a file")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write to {path}: permission denied ({flag})")
+
+
 def _check_outputs(out_dir: Path | None, overlay: Path | None, overwrite: bool) -> None:
+    """Validate the outputs without creating anything."""
     if out_dir is None and overlay is None:
         raise OptionError("nothing to write: give --out DIR and/or --overlay FILE")
     if out_dir is not None:
@@ -191,21 +212,22 @@ def _check_outputs(out_dir: Path | None, overlay: Path | None, overwrite: bool) 
             raise OutputError(f"--out {out_dir} is a file; give a folder")
         if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
             raise OutputError(f"--out {out_dir} is not empty; pass --overwrite to replace its masks or choose another folder")
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            probe_file = out_dir / ".vostool-write-test"
-            probe_file.write_bytes(b"")
-            probe_file.unlink()
-        except OSError as exc:
-            raise OutputError(f"cannot write to {out_dir}: {exc.strerror or exc}") from None
+        _check_writable(out_dir, "--out")
     if overlay is not None:
         overlay_format(overlay)
         if overlay.exists() and not overwrite:
             raise OutputError(f"--overlay {overlay} exists; pass --overwrite to replace it")
+        _check_writable(overlay.parent, "--overlay")
+
+
+def _create_outputs(out_dir: Path | None, overlay: Path | None) -> None:
+    for folder in (out_dir, overlay.parent if overlay is not None else None):
+        if folder is None:
+            continue
         try:
-            overlay.parent.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutputError(f"cannot write to {overlay.parent}: {exc.strerror or exc}") from None
+            raise OutputError(f"cannot write to {folder}: {exc.strerror or exc}") from None
 
 
 def _versions() -> dict[str, str]:
@@ -267,6 +289,7 @@ def segment_video(
         from vostool.loader import load_method
 
         model = load_method(method, options, weights=weights, untrained=untrained, device=torch_device)
+    _create_outputs(out_path, overlay_path)
     for text in warnings:
         log.warning(text)
 
@@ -291,6 +314,8 @@ def segment_video(
     frames = 0
     status = "ok"
     reporter.start(info.num_frames, f"{model.name} {Path(video).name}")
+    loop_started = time.perf_counter()
+    loop_seconds = 0.0
     try:
         with torch.inference_mode(), autocast(torch_device, precision):
             for frame in iter_frames(info):
@@ -311,8 +336,7 @@ def segment_video(
                 probs = probs.float()
                 if resize:
                     probs = F.interpolate(probs[None], size=info.size, mode="bilinear", align_corners=False)[0]
-                lut = torch.tensor([0, *session.object_ids], dtype=torch.uint8, device=probs.device)
-                labels = lut[probs.argmax(dim=0)]
+                labels = probs_to_labels(probs, session.object_ids)
                 if given is not None:
                     exact = torch.from_numpy(given.labels).to(labels.device)
                     new = torch.tensor(given.new_ids, dtype=labels.dtype, device=labels.device)
@@ -329,6 +353,7 @@ def segment_video(
             png_writer.close()
         if overlay_writer is not None:
             overlay_writer.close()
+        loop_seconds = time.perf_counter() - loop_started
     except BaseException as exc:
         status = f"failed: {type(exc).__name__}: {exc}"
         if png_writer is not None:
@@ -368,7 +393,7 @@ def segment_video(
             },
             "object_ids": list(session.object_ids),
             "frames": frames,
-            "seconds": {"total": round(total, 4), "model": round(model_seconds, 4),
+            "seconds": {"total": round(total, 4), "loop": round(loop_seconds, 4), "model": round(model_seconds, 4),
                         "first_frame": round(first_frame_seconds, 4)},
             "versions": _versions(),
             "warnings": warnings,
@@ -377,8 +402,8 @@ def segment_video(
             atomic_save(out_path / RUN_FILE, lambda tmp: tmp.write_text(json.dumps(run, indent=2) + "\n"))
     if out_path is not None and overwrite and png_writer is not None:
         _remove_stale(out_path, set(png_writer.written))
-    return SegmentResult(frames, tuple(session.object_ids), out_path, overlay_path, proc, total, model_seconds,
-                         first_frame_seconds, warnings, run)
+    return SegmentResult(frames, tuple(session.object_ids), out_path, overlay_path, proc, total, loop_seconds,
+                         model_seconds, first_frame_seconds, warnings, run)
 
 
 def _options_dict(options: Any) -> dict[str, Any]:

@@ -219,7 +219,15 @@ def resolve(method: str, spec: str | os.PathLike | None, default: str | None) ->
 
 
 _GLOBAL_RE = re.compile(r"GLOBAL ([\w\.]+)")
-_SAFE_CONTAINERS = {"collections.defaultdict", "collections.OrderedDict"}
+
+
+def _defaultdict_as_dict(*args):
+    """Stands in for collections.defaultdict (weights-only unpickling cannot fill one): a plain dict."""
+    return {}
+
+
+_defaultdict_as_dict.__module__ = "collections"
+_defaultdict_as_dict.__name__ = _defaultdict_as_dict.__qualname__ = "defaultdict"
 
 
 def _stand_in(qualified: str) -> type:
@@ -247,10 +255,8 @@ def read_checkpoint(path: Path) -> Any:
             if not match:
                 raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({_first_line(exc)})") from None
             qualified = match.group(1)
-            if qualified in _SAFE_CONTAINERS:
-                import collections
-
-                allowed.append(getattr(collections, qualified.rsplit(".", 1)[1]))
+            if qualified == "collections.defaultdict":
+                allowed.append(_defaultdict_as_dict)
             elif qualified.startswith(("torch.", "builtins.", "numpy.")) or "__" in qualified:
                 raise WeightsError(f"{path} contains {qualified}, which is not allowed in a weights file") from None
             else:
@@ -350,6 +356,17 @@ def check_state(own: "dict[str, torch.Tensor]", state: "dict[str, torch.Tensor]"
 
 
 def load_state_strict(module: "nn.Module", state: "dict[str, torch.Tensor]", source: str, method: str) -> None:
-    """``load_state_dict(strict=True)`` with one readable line instead of PyTorch's report."""
-    check_state(module.state_dict(), state, source, method)
+    """``load_state_dict(strict=True)`` with one readable line instead of PyTorch's report.
+
+    BatchNorm's ``num_batches_tracked`` did not exist before PyTorch 0.4; files saved earlier lack it
+    and PyTorch itself fills it in, so its absence is not an error.
+    """
+    import torch
+
+    own = module.state_dict()
+    state = dict(state)
+    for key, value in own.items():
+        if key.endswith("num_batches_tracked") and key not in state:
+            state[key] = torch.zeros_like(value)
+    check_state(own, state, source, method)
     module.load_state_dict(state, strict=True)

@@ -155,7 +155,8 @@ def _blur(image: np.ndarray, spec: Spec) -> np.ndarray:
     kernel = torch.from_numpy(blur_kernel(spec.blur_size, spec.blur_angle))
     kh, kw = kernel.shape
     channels = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).unsqueeze(1)
-    out = F.conv2d(channels, kernel.view(1, 1, kh, kw), padding=(kh // 2, kw // 2))
+    with torch.autocast("cpu", enabled=False):  # the authors blur in float32; a caller's autocast must not leak in
+        out = F.conv2d(channels, kernel.view(1, 1, kh, kw), padding=(kh // 2, kw // 2))
     return out.squeeze(1).numpy().transpose(1, 2, 0)
 
 

@@ -1,6 +1,6 @@
 """FRTM's sample memory (memory.py in the authors' code), holding low-resolution samples.
 
-Each slot keeps a projected feature map, its stencil coefficients and right-hand side (see
+Each slot keeps a projected feature map (pixels-last: (h, w, c)), its stencil coefficients and right-hand side (see
 problems.py) and a sample weight. Weights follow the authors' rule: the first-frame samples get 1/K
 each with the original frame at 2/K, normalised; every insert replaces the slot with the lowest weight
 (an empty slot while the memory is not full; nothing protects the first frame) and gives the new sample
@@ -14,12 +14,12 @@ import torch
 
 
 class SampleMemory:
-    def __init__(self, capacity: int, learning_rate: float, sample_shape: tuple[int, ...], low_size: tuple[int, int],
+    def __init__(self, capacity: int, learning_rate: float, channels: int, low_size: tuple[int, int],
                  device: torch.device | str) -> None:
         h, w = low_size
         self.capacity = capacity
         self.learning_rate = learning_rate
-        self.samples = torch.zeros(capacity, *sample_shape, device=device)
+        self.samples = torch.zeros(capacity, h, w, channels, device=device)
         self.coeffs = torch.zeros(capacity, 9, h, w, device=device)
         self.rhs = torch.zeros(capacity, 1, h, w, device=device)
         # Weights live on the CPU in float32, like the authors' arithmetic, without device syncs.
@@ -28,7 +28,7 @@ class SampleMemory:
         self.previous_index: int | None = None
 
     def initialize(self, samples: torch.Tensor, coeffs: torch.Tensor, rhs: torch.Tensor) -> None:
-        """The first-frame samples; index 0 must be the original (unaugmented) frame."""
+        """The first-frame samples (K, h, w, c); index 0 must be the original (unaugmented) frame."""
         k = samples.shape[0]
         self.samples[:k] = samples
         self.coeffs[:k] = coeffs
@@ -56,7 +56,7 @@ class SampleMemory:
         return index
 
     def insert(self, sample: torch.Tensor, coeffs: torch.Tensor, rhs: torch.Tensor) -> int:
-        """Store one sample ((c, h, w), (9, h, w), (1, h, w)); returns its slot."""
+        """Store one sample ((h, w, c), (9, h, w), (1, h, w)); returns its slot."""
         index = self._next_index()
         self.previous_index = index
         self.samples[index] = sample

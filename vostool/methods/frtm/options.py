@@ -26,6 +26,8 @@ class FRTMOptions:
     update_interval: int = _opt(8, "re-optimise the target model's filter every N frames")
     memory_lr: float = _opt(0.1, "memory learning rate (exponential forgetting of old samples)")
     update: bool = _opt(True, "learn from new frames at all (false = the paper's 'no update' ablation)")
+    refine: bool = _opt(True, "use the segmentation network (false = the paper's 'D-only' ablation: the target "
+                        "model's score, upsampled bilinearly and clipped to [0, 1])")
     pixel_weighting: Literal["hinge", "none"] = _opt("hinge", "balance small objects' pixels against the background")
     pixel_tf: float = _opt(0.1, "hinge weighting: target influence of the foreground")
     filter_reg: tuple[float, float] = _opt((1e-4, 1e-2), "regularisation of (projection, filter)")

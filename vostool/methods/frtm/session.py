@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from vostool.errors import ModelFailure
 from vostool.methods.base import PerObjectSession, SingleObjectSession
@@ -89,6 +90,11 @@ class FRTMSession(PerObjectSession):
         return FRTMObject(self, target)
 
     def predict(self, frame: torch.Tensor, features: FrameFeatures, objects: list[SingleObjectSession]) -> torch.Tensor:
+        if not self.options.refine:
+            stages = features.stages(TARGET_STAGE)
+            scores = torch.cat([obj.target.score(stages[TARGET_STAGE]) for obj in objects])  # type: ignore[attr-defined]
+            up = F.interpolate(scores, size=tuple(frame.shape[-2:]), mode="bilinear", align_corners=False)
+            return _check_finite(up[:, 0].clamp(0, 1), "the target model's score")
         stages = features.stages("layer4")
         scores = torch.cat([obj.target.score(stages[TARGET_STAGE]) for obj in objects])  # type: ignore[attr-defined]
         levels = {level: stages[stage] for level, stage in FRTM_TO_TORCHVISION.items()}

@@ -60,7 +60,7 @@ class TargetModel:
         generator = torch.Generator().manual_seed(options.seed)
         self.project = _default_conv_weight((c, in_channels, 1, 1), generator).to(device)
         self.filter = _default_conv_weight((1, c, 3, 3), generator).to(device)
-        self.memory = SampleMemory(options.memory_size, options.memory_lr, (c, *stencil.low_size), stencil.low_size, device)
+        self.memory = SampleMemory(options.memory_size, options.memory_lr, c, stencil.low_size, device)
         self.update_solver: GaussNewtonCG | None = None
         self.frame_num = 0
         self.current_sample: torch.Tensor | None = None
@@ -100,7 +100,7 @@ class TargetModel:
             self.project = x[:split].view_as(self.project).contiguous()
             self.filter = x[split:].view_as(self.filter).contiguous()
             projected = F.conv2d(features, self.project)
-            self.memory.initialize(projected, coeffs, rhs)
+            self.memory.initialize(projected.permute(0, 2, 3, 1), coeffs, rhs)
             self.update_solver = GaussNewtonCG(self._filter_problem(), self.filter.flatten(), opts.fletcher_reeves,
                                                self.forget_factor)
             self._run_update()
@@ -120,7 +120,7 @@ class TargetModel:
         self.frame_num += 1
         with torch.autocast(self.device.type, enabled=False):
             projected = F.conv2d(features.float(), self.project)
-            self.current_sample = projected[0]
+            self.current_sample = projected[0].permute(1, 2, 0)  # (h, w, c), the memory's layout
             return F.conv2d(projected, self.filter, padding=1)
 
     def update(self, merged: torch.Tensor) -> None:
