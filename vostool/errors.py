@@ -46,3 +46,7 @@ class MethodError(InputError):
 
 class ModelFailure(VostoolError):
     """The model produced unusable values (e.g. NaN) while processing a video."""
+
+
+class DatasetError(InputError):
+    """A dataset folder without the expected layout, or a missing file in it."""
