@@ -88,6 +88,9 @@ def test_bad_inputs_get_one_line_and_exit_code_2(tmp_path, inputs, small_clip):
     _assert_one_line_error(*_run("segment", video, "--mask", mask, "--out", out, "--device", "cuda:7"), "--device")
     _assert_one_line_error(*_run("segment", video, "--mask", mask, "--overlay", tmp_path / "o.gif"), "unknown video extension")
     _assert_one_line_error(*_run("segment", video, "--out", out), "exactly one of --mask")
+    _assert_one_line_error(*_run("segment", video, "--mask", mask, "--out", out, "--untrained", "--device", "cpu",
+                                 "--precision", "fp16"), "only supported on CUDA")
+    _assert_one_line_error(*_run("segment", video, "--mask", mask, "--out", out, "--precision", "fp8"), "--precision")
     assert not out.exists()  # nothing was written by any of the failures
 
 

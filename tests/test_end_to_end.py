@@ -59,7 +59,7 @@ def test_frtm_full_network_through_the_cli_on_a_frame_folder(tmp_path):
     write_label_png(tmp_path / "first.png", clip.labels[0])
     result = CliRunner().invoke(app, [
         "segment", str(frames), "--mask", str(tmp_path / "first.png"), "--untrained", "--set", "backbone=resnet18",
-        "--size", "0", "--out", str(tmp_path / "masks"), "--overlay", str(tmp_path / "o.mkv"), "--quiet",
+        "--size", "0", "--precision", "bf16", "--out", str(tmp_path / "masks"), "--overlay", str(tmp_path / "o.mkv"), "--quiet",
     ])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "masks").glob("*.png")) == [f"{t:04d}.png" for t in range(5)]

@@ -33,9 +33,11 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
     return device
 
 
-def check_precision(precision: str) -> str:
+def check_precision(precision: str, device: torch.device | None = None) -> str:
     if precision not in PRECISIONS:
         raise OptionError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
+    if precision == "fp16" and device is not None and device.type == "cpu":
+        raise OptionError("--precision fp16 is only supported on CUDA; use bf16 or fp32 on the CPU")
     return precision
 
 
@@ -45,9 +47,8 @@ def autocast(device: torch.device, precision: str) -> Iterator[None]:
     if precision == "fp32":
         yield
         return
+    check_precision(precision, device)
     dtype = PRECISIONS[precision]
-    if device.type == "cpu" and dtype == torch.float16:
-        raise OptionError("--precision fp16 is only supported on CUDA; use bf16 or fp32 on the CPU")
     with torch.autocast(device_type=device.type, dtype=dtype):
         yield
 

@@ -281,6 +281,7 @@ def segment_video(
     mask_files = [str(m.path) for m in schedule.values()]
     _check_outputs(out_path, overlay_path, overwrite)
     torch_device = resolve_device(device)
+    check_precision(precision, torch_device)
     if isinstance(method, Method):
         model = method.to(torch_device)
         if options:
