@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from vostool import __version__
 from vostool.aggregate import probs_to_labels
-from vostool.devices import autocast, check_precision, device_name, resolve_device, synchronize
+from vostool.devices import autocast, check_precision, device_name, resolve_device
 from vostool.errors import MaskError, OptionError, OutputError
 from vostool.io.masks import atomic_save, davis_palette, fit_to_frame, object_ids, read_label_image
 from vostool.io.video import VideoInfo, iter_frames, natural_key, probe
@@ -92,6 +92,8 @@ class SegmentResult:
     first_frame_seconds: float
     warnings: list[str] = field(default_factory=list)
     run: dict[str, Any] = field(default_factory=dict)
+    frame_model_seconds: list[float] = field(default_factory=list)  # Session.step time of each frame
+    frame_done_seconds: list[float] = field(default_factory=list)  # loop clock when each frame was handed to the writers
 
     @property
     def overhead_seconds(self) -> float:
@@ -263,12 +265,13 @@ def segment_video(
     overwrite: bool = False,
     progress: ProgressReporter | bool = True,
     fps: float | None = None,
+    max_frames: int | None = None,
 ) -> SegmentResult:
     """Segment ``video`` (a file PyAV decodes, or a folder of frames) from its masks.
 
     Everything is checked (video, masks, outputs, options, weights) before the first frame is
     processed. PNGs go to ``out_dir`` (named like the input frames), the overlay to ``overlay``, and a
-    description of the run to ``out_dir/vostool-run.json``.
+    description of the run to ``out_dir/vostool-run.json``. ``max_frames`` stops after that many frames.
     """
     started = time.perf_counter()
     started_at = datetime.datetime.now(datetime.timezone.utc)
@@ -314,12 +317,18 @@ def segment_video(
     first_frame_seconds = 0.0
     frames = 0
     status = "ok"
-    reporter.start(info.num_frames, f"{model.name} {Path(video).name}")
+    expected = info.num_frames if max_frames is None else min(max_frames, info.num_frames or max_frames)
+    reporter.start(expected, f"{model.name} {Path(video).name}")
+    timer = StepTimer(torch_device)
+    frame_model_seconds: list[float] = []
+    frame_done_seconds: list[float] = []
     loop_started = time.perf_counter()
     loop_seconds = 0.0
     try:
         with torch.inference_mode(), autocast(torch_device, precision):
             for frame in iter_frames(info):
+                if max_frames is not None and frames >= max_frames:
+                    break
                 image = torch.from_numpy(frame.image).to(torch_device, non_blocking=True)
                 x = image.permute(2, 0, 1).float().div_(255)
                 if resize:
@@ -327,13 +336,9 @@ def segment_video(
                     x = x.clamp_(0, 1)
                 given = schedule.pop(frame.index, None)
                 mask_t = torch.from_numpy(given.processing).to(torch_device) if given is not None else None
-                t0 = time.perf_counter()
+                timer.start()
                 probs = session.step(x, mask_t)
-                synchronize(torch_device)
-                elapsed = time.perf_counter() - t0
-                model_seconds += elapsed
-                if frames == 0:
-                    first_frame_seconds = elapsed
+                timer.stop()
                 probs = probs.float()
                 if resize:
                     probs = F.interpolate(probs[None], size=info.size, mode="bilinear", align_corners=False)[0]
@@ -344,11 +349,17 @@ def segment_video(
                     labels = torch.where(torch.isin(labels, new), torch.zeros_like(labels), labels)
                     labels = torch.where(exact > 0, exact, labels)
                 labels_np = labels.cpu().numpy()
+                elapsed = timer.seconds()  # after the copy to the host, which waits for the device
+                model_seconds += elapsed
+                frame_model_seconds.append(elapsed)
+                if frames == 0:
+                    first_frame_seconds = elapsed
                 if png_writer is not None:
                     png_writer.write(frame.name, labels_np)
                 if overlay_writer is not None:
                     overlay_writer.write(frame.image, labels_np, frame.pts)
                 frames += 1
+                frame_done_seconds.append(time.perf_counter() - loop_started)
                 reporter.advance(1)
         if png_writer is not None:
             png_writer.close()
@@ -404,7 +415,36 @@ def segment_video(
     if out_path is not None and overwrite and png_writer is not None:
         _remove_stale(out_path, set(png_writer.written))
     return SegmentResult(frames, tuple(session.object_ids), out_path, overlay_path, proc, total, loop_seconds,
-                         model_seconds, first_frame_seconds, warnings, run)
+                         model_seconds, first_frame_seconds, warnings, run, frame_model_seconds, frame_done_seconds)
+
+
+class StepTimer:
+    """Times ``Session.step``: CUDA events on the GPU (no extra synchronisation), a clock on the CPU."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        if self.cuda:
+            self._start = torch.cuda.Event(enable_timing=True)
+            self._end = torch.cuda.Event(enable_timing=True)
+
+    def start(self) -> None:
+        if self.cuda:
+            self._start.record()
+        else:
+            self._t0 = time.perf_counter()
+
+    def stop(self) -> None:
+        if self.cuda:
+            self._end.record()
+        else:
+            self._elapsed = time.perf_counter() - self._t0
+
+    def seconds(self) -> float:
+        """The last step's duration; on CUDA this waits for the end event."""
+        if self.cuda:
+            self._end.synchronize()
+            return self._start.elapsed_time(self._end) / 1000
+        return self._elapsed
 
 
 def _options_dict(options: Any) -> dict[str, Any]:
