@@ -157,7 +157,8 @@ def segment(
             _stderr().print("[yellow]note:[/yellow] --untrained uses random weights, not a trained model: use it "
                             "for speed and smoke tests (or with parts that learn online, like FRTM's refine=false)",
                             markup=True)
-        from vostool.engine import NoProgress, segment_video
+        from vostool.engine import segment_video
+        from vostool.progress import NoProgress
 
         result = segment_video(
             video, mask=mask, masks_dir=masks, method=method, out_dir=out, overlay=overlay, size=size, device=device,
