@@ -15,7 +15,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -23,58 +23,18 @@ import torch.nn.functional as F
 
 from vostool import __version__
 from vostool.aggregate import probs_to_labels
-from vostool.devices import autocast, check_precision, device_name, resolve_device, synchronize
-from vostool.errors import MaskError, OptionError, OutputError
-from vostool.io.masks import atomic_save, davis_palette, fit_to_frame, object_ids, read_label_image
-from vostool.io.video import VideoInfo, iter_frames, natural_key, probe
-from vostool.io.writers import OverlayVideoWriter, PngSequenceWriter, overlay_format
+from vostool.devices import autocast, check_precision, device_name, resolve_device
+from vostool.errors import OptionError
+from vostool.io.mask_schedule import prepare_masks
+from vostool.io.masks import atomic_save, davis_palette
+from vostool.io.outputs import check_outputs, create_outputs, remove_stale
+from vostool.io.video import iter_frames, probe
+from vostool.io.writers import OverlayVideoWriter, PngSequenceWriter
 from vostool.methods.base import Method
+from vostool.progress import NoProgress, ProgressReporter, TqdmProgress
 
 log = logging.getLogger("vostool")
 RUN_FILE = "vostool-run.json"
-
-
-class ProgressReporter(Protocol):
-    def start(self, total: int | None, description: str) -> None: ...
-    def advance(self, frames: int = 1) -> None: ...
-    def stop(self) -> None: ...
-
-
-class TqdmProgress:
-    """The default progress bar for library use (the CLI passes a Rich one)."""
-
-    def start(self, total: int | None, description: str) -> None:
-        from tqdm import tqdm
-
-        self._bar = tqdm(total=total, desc=description, unit="frame")
-
-    def advance(self, frames: int = 1) -> None:
-        self._bar.update(frames)
-
-    def stop(self) -> None:
-        self._bar.close()
-
-
-class NoProgress:
-    def start(self, total: int | None, description: str) -> None:
-        pass
-
-    def advance(self, frames: int = 1) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-
-@dataclass
-class GivenMask:
-    """A mask that introduces objects on one frame, at the original and the processing size."""
-
-    frame_index: int
-    path: Path
-    labels: np.ndarray  # (H, W) uint8, original size, only the newly introduced ids
-    processing: np.ndarray  # (h, w) uint8, processing size
-    new_ids: list[int]
 
 
 @dataclass
@@ -92,6 +52,8 @@ class SegmentResult:
     first_frame_seconds: float
     warnings: list[str] = field(default_factory=list)
     run: dict[str, Any] = field(default_factory=dict)
+    frame_model_seconds: list[float] = field(default_factory=list)  # Session.step time of each frame
+    frame_done_seconds: list[float] = field(default_factory=list)  # loop clock when each frame was handed to the writers
 
     @property
     def overhead_seconds(self) -> float:
@@ -107,127 +69,6 @@ def processing_size(height: int, width: int, size: int) -> tuple[int, int]:
         return height, width
     scale = size / min(height, width)
     return max(1, round(height * scale)), max(1, round(width * scale))
-
-
-def _resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if labels.shape == size:
-        return labels
-    t = torch.from_numpy(labels)[None, None].float()
-    return F.interpolate(t, size=size, mode="nearest-exact")[0, 0].to(torch.uint8).numpy()
-
-
-def _match_mask_files(info: VideoInfo, masks_dir: Path) -> list[tuple[int, Path]]:
-    """Pair each PNG in ``masks_dir`` with the frame of the same name (numeric names match numerically)."""
-    if not masks_dir.is_dir():
-        raise MaskError(f"--masks {masks_dir}: not a folder")
-    files = sorted((p for p in masks_dir.iterdir() if p.suffix.lower() == ".png"), key=lambda p: natural_key(p.name))
-    if not files:
-        raise MaskError(f"--masks {masks_dir}: no PNG masks inside (name them after frames: 00000.png, 00013.png, …)")
-    by_name: dict[str, int] = {}
-    by_number: dict[int, int] = {}
-    if info.kind == "folder":
-        for i, f in enumerate(info.frame_files):
-            by_name[f.stem] = i
-            if f.stem.isdigit():
-                by_number.setdefault(int(f.stem), i)
-    pairs = []
-    for path in files:
-        stem = path.stem
-        if info.kind == "folder":
-            index = by_name.get(stem, by_number.get(int(stem)) if stem.isdigit() else None)
-        else:
-            index = int(stem) if stem.isdigit() else None
-        if index is None or (info.num_frames is not None and info.kind == "folder" and index >= info.num_frames):
-            raise MaskError(f"mask {path} matches no frame; name masks after frames (00000.png, 00013.png, …)")
-        pairs.append((index, path))
-    return sorted(pairs)
-
-
-def prepare_masks(
-    info: VideoInfo, mask: str | Path | None, masks_dir: str | Path | None, proc: tuple[int, int]
-) -> tuple[dict[int, GivenMask], np.ndarray | None, list[str]]:
-    """Read and check all masks before any work: returns {frame index: GivenMask}, palette, warnings."""
-    if (mask is None) == (masks_dir is None):
-        raise OptionError("give exactly one of --mask FILE (first frame) or --masks DIR (masks named after frames)")
-    pairs = [(0, Path(mask))] if mask is not None else _match_mask_files(info, Path(masks_dir))
-    schedule: dict[int, GivenMask] = {}
-    palette = None
-    warnings: list[str] = []
-    known: set[int] = set()
-    ignored = 0
-    for index, path in pairs:
-        label_map = read_label_image(path)
-        if palette is None and label_map.palette is not None:
-            palette = label_map.palette
-        labels, warning = fit_to_frame(label_map.labels, info.size, path)
-        if warning:
-            warnings.append(warning)
-        new = [i for i in object_ids(labels) if i not in known]
-        if not new:
-            if mask is not None:
-                raise MaskError(f"mask {path} has no object (all pixels are 0); draw at least one object with an id 1..255")
-            ignored += 1
-            continue
-        only_new = np.where(np.isin(labels, new), labels, 0).astype(np.uint8)
-        small = _resize_labels(only_new, proc)
-        lost = [i for i in new if not (small == i).any()]
-        if lost:
-            raise MaskError(
-                f"object(s) {', '.join(map(str, lost))} in {path} vanish at the processing size {proc[1]}x{proc[0]}; "
-                "use a larger --size or --size 0 (native)"
-            )
-        known.update(new)
-        schedule[index] = GivenMask(index, path, only_new, small, new)
-    if not schedule:
-        raise MaskError(f"--masks {masks_dir}: no mask contains an object")
-    if ignored:
-        warnings.append(f"{ignored} mask(s) add no new object and were ignored (later masks only introduce objects)")
-    return schedule, palette, warnings
-
-
-def _existing_ancestor(path: Path) -> Path:
-    path = path.absolute()
-    while not path.exists():
-        path = path.parent
-    return path
-
-
-def _check_writable(path: Path, flag: str) -> None:
-    """The folder ``path`` exists and is writable, or can be created (no side effects)."""
-    import os
-
-    ancestor = _existing_ancestor(path)
-    if not ancestor.is_dir():
-        raise OutputError(f"cannot write to {path}: {ancestor} is a file")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write to {path}: permission denied ({flag})")
-
-
-def _check_outputs(out_dir: Path | None, overlay: Path | None, overwrite: bool) -> None:
-    """Validate the outputs without creating anything."""
-    if out_dir is None and overlay is None:
-        raise OptionError("nothing to write: give --out DIR and/or --overlay FILE")
-    if out_dir is not None:
-        if out_dir.exists() and not out_dir.is_dir():
-            raise OutputError(f"--out {out_dir} is a file; give a folder")
-        if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-            raise OutputError(f"--out {out_dir} is not empty; pass --overwrite to replace its masks or choose another folder")
-        _check_writable(out_dir, "--out")
-    if overlay is not None:
-        overlay_format(overlay)
-        if overlay.exists() and not overwrite:
-            raise OutputError(f"--overlay {overlay} exists; pass --overwrite to replace it")
-        _check_writable(overlay.parent, "--overlay")
-
-
-def _create_outputs(out_dir: Path | None, overlay: Path | None) -> None:
-    for folder in (out_dir, overlay.parent if overlay is not None else None):
-        if folder is None:
-            continue
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot write to {folder}: {exc.strerror or exc}") from None
 
 
 def _versions() -> dict[str, str]:
@@ -263,12 +104,13 @@ def segment_video(
     overwrite: bool = False,
     progress: ProgressReporter | bool = True,
     fps: float | None = None,
+    max_frames: int | None = None,
 ) -> SegmentResult:
     """Segment ``video`` (a file PyAV decodes, or a folder of frames) from its masks.
 
     Everything is checked (video, masks, outputs, options, weights) before the first frame is
     processed. PNGs go to ``out_dir`` (named like the input frames), the overlay to ``overlay``, and a
-    description of the run to ``out_dir/vostool-run.json``.
+    description of the run to ``out_dir/vostool-run.json``. ``max_frames`` stops after that many frames.
     """
     started = time.perf_counter()
     started_at = datetime.datetime.now(datetime.timezone.utc)
@@ -279,7 +121,7 @@ def segment_video(
     proc = processing_size(info.height, info.width, size)
     schedule, palette, warnings = prepare_masks(info, mask, masks_dir, proc)
     mask_files = [str(m.path) for m in schedule.values()]
-    _check_outputs(out_path, overlay_path, overwrite)
+    check_outputs(out_path, overlay_path, overwrite)
     torch_device = resolve_device(device)
     check_precision(precision, torch_device)
     if isinstance(method, Method):
@@ -290,7 +132,7 @@ def segment_video(
         from vostool.loader import load_method
 
         model = load_method(method, options, weights=weights, untrained=untrained, device=torch_device)
-    _create_outputs(out_path, overlay_path)
+    create_outputs(out_path, overlay_path)
     for text in warnings:
         log.warning(text)
 
@@ -314,12 +156,18 @@ def segment_video(
     first_frame_seconds = 0.0
     frames = 0
     status = "ok"
-    reporter.start(info.num_frames, f"{model.name} {Path(video).name}")
+    expected = info.num_frames if max_frames is None else min(max_frames, info.num_frames or max_frames)
+    reporter.start(expected, f"{model.name} {Path(video).name}")
+    timer = StepTimer(torch_device)
+    frame_model_seconds: list[float] = []
+    frame_done_seconds: list[float] = []
     loop_started = time.perf_counter()
     loop_seconds = 0.0
     try:
         with torch.inference_mode(), autocast(torch_device, precision):
             for frame in iter_frames(info):
+                if max_frames is not None and frames >= max_frames:
+                    break
                 image = torch.from_numpy(frame.image).to(torch_device, non_blocking=True)
                 x = image.permute(2, 0, 1).float().div_(255)
                 if resize:
@@ -327,13 +175,9 @@ def segment_video(
                     x = x.clamp_(0, 1)
                 given = schedule.pop(frame.index, None)
                 mask_t = torch.from_numpy(given.processing).to(torch_device) if given is not None else None
-                t0 = time.perf_counter()
+                timer.start()
                 probs = session.step(x, mask_t)
-                synchronize(torch_device)
-                elapsed = time.perf_counter() - t0
-                model_seconds += elapsed
-                if frames == 0:
-                    first_frame_seconds = elapsed
+                timer.stop()
                 probs = probs.float()
                 if resize:
                     probs = F.interpolate(probs[None], size=info.size, mode="bilinear", align_corners=False)[0]
@@ -344,11 +188,17 @@ def segment_video(
                     labels = torch.where(torch.isin(labels, new), torch.zeros_like(labels), labels)
                     labels = torch.where(exact > 0, exact, labels)
                 labels_np = labels.cpu().numpy()
+                elapsed = timer.seconds()  # after the copy to the host, which waits for the device
+                model_seconds += elapsed
+                frame_model_seconds.append(elapsed)
+                if frames == 0:
+                    first_frame_seconds = elapsed
                 if png_writer is not None:
                     png_writer.write(frame.name, labels_np)
                 if overlay_writer is not None:
                     overlay_writer.write(frame.image, labels_np, frame.pts)
                 frames += 1
+                frame_done_seconds.append(time.perf_counter() - loop_started)
                 reporter.advance(1)
         if png_writer is not None:
             png_writer.close()
@@ -402,9 +252,38 @@ def segment_video(
         if out_path is not None and out_path.is_dir():
             atomic_save(out_path / RUN_FILE, lambda tmp: tmp.write_text(json.dumps(run, indent=2) + "\n"))
     if out_path is not None and overwrite and png_writer is not None:
-        _remove_stale(out_path, set(png_writer.written))
+        remove_stale(out_path, set(png_writer.written))
     return SegmentResult(frames, tuple(session.object_ids), out_path, overlay_path, proc, total, loop_seconds,
-                         model_seconds, first_frame_seconds, warnings, run)
+                         model_seconds, first_frame_seconds, warnings, run, frame_model_seconds, frame_done_seconds)
+
+
+class StepTimer:
+    """Times ``Session.step``: CUDA events on the GPU (no extra synchronisation), a clock on the CPU."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        if self.cuda:
+            self._start = torch.cuda.Event(enable_timing=True)
+            self._end = torch.cuda.Event(enable_timing=True)
+
+    def start(self) -> None:
+        if self.cuda:
+            self._start.record()
+        else:
+            self._t0 = time.perf_counter()
+
+    def stop(self) -> None:
+        if self.cuda:
+            self._end.record()
+        else:
+            self._elapsed = time.perf_counter() - self._t0
+
+    def seconds(self) -> float:
+        """The last step's duration; on CUDA this waits for the end event."""
+        if self.cuda:
+            self._end.synchronize()
+            return self._start.elapsed_time(self._end) / 1000
+        return self._elapsed
 
 
 def _options_dict(options: Any) -> dict[str, Any]:
@@ -414,10 +293,3 @@ def _options_dict(options: Any) -> dict[str, Any]:
         return options_to_dict(options)
     except TypeError:
         return {}
-
-
-def _remove_stale(out_dir: Path, written: set[str]) -> None:
-    """After an --overwrite run, PNGs of an earlier (longer) run would mix with the new ones."""
-    for path in out_dir.glob("*.png"):
-        if path.name not in written:
-            path.unlink(missing_ok=True)

@@ -1,0 +1,107 @@
+"""Masks given for a video: read and check all of them before any work, at both sizes.
+
+``--mask FILE`` gives the first frame; ``--masks DIR`` gives PNGs named after frames, each
+introducing the objects it contains that were not seen before. Every mask is checked (label image,
+size, objects that survive the processing size) and kept only with its newly introduced ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vostool.errors import MaskError, OptionError
+from vostool.io.masks import fit_to_frame, object_ids, read_label_image
+from vostool.io.video import VideoInfo, natural_key
+
+
+@dataclass
+class GivenMask:
+    """A mask that introduces objects on one frame, at the original and the processing size."""
+
+    frame_index: int
+    path: Path
+    labels: np.ndarray  # (H, W) uint8, original size, only the newly introduced ids
+    processing: np.ndarray  # (h, w) uint8, processing size
+    new_ids: list[int]
+
+
+def resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of an (H, W) label map with pixel-centre sampling (ids stay exact)."""
+    if labels.shape == tuple(size):
+        return labels
+    h, w = labels.shape
+    rows = np.minimum(((np.arange(size[0]) + 0.5) * h / size[0]).astype(np.int64), h - 1)
+    cols = np.minimum(((np.arange(size[1]) + 0.5) * w / size[1]).astype(np.int64), w - 1)
+    return labels[rows[:, None], cols[None, :]]
+
+
+def match_mask_files(info: VideoInfo, masks_dir: Path) -> list[tuple[int, Path]]:
+    """Pair each PNG in ``masks_dir`` with the frame of the same name (numeric names match numerically)."""
+    if not masks_dir.is_dir():
+        raise MaskError(f"--masks {masks_dir}: not a folder")
+    files = sorted((p for p in masks_dir.iterdir() if p.suffix.lower() == ".png"), key=lambda p: natural_key(p.name))
+    if not files:
+        raise MaskError(f"--masks {masks_dir}: no PNG masks inside (name them after frames: 00000.png, 00013.png, …)")
+    by_name: dict[str, int] = {}
+    by_number: dict[int, int] = {}
+    if info.kind == "folder":
+        for i, f in enumerate(info.frame_files):
+            by_name[f.stem] = i
+            if f.stem.isdigit():
+                by_number.setdefault(int(f.stem), i)
+    pairs = []
+    for path in files:
+        stem = path.stem
+        if info.kind == "folder":
+            index = by_name.get(stem, by_number.get(int(stem)) if stem.isdigit() else None)
+        else:
+            index = int(stem) if stem.isdigit() else None
+        if index is None or (info.num_frames is not None and info.kind == "folder" and index >= info.num_frames):
+            raise MaskError(f"mask {path} matches no frame; name masks after frames (00000.png, 00013.png, …)")
+        pairs.append((index, path))
+    return sorted(pairs)
+
+
+def prepare_masks(
+    info: VideoInfo, mask: str | Path | None, masks_dir: str | Path | None, proc: tuple[int, int]
+) -> tuple[dict[int, GivenMask], np.ndarray | None, list[str]]:
+    """Read and check all masks before any work: returns {frame index: GivenMask}, palette, warnings."""
+    if (mask is None) == (masks_dir is None):
+        raise OptionError("give exactly one of --mask FILE (first frame) or --masks DIR (masks named after frames)")
+    pairs = [(0, Path(mask))] if mask is not None else match_mask_files(info, Path(masks_dir))
+    schedule: dict[int, GivenMask] = {}
+    palette = None
+    warnings: list[str] = []
+    known: set[int] = set()
+    ignored = 0
+    for index, path in pairs:
+        label_map = read_label_image(path)
+        if palette is None and label_map.palette is not None:
+            palette = label_map.palette
+        labels, warning = fit_to_frame(label_map.labels, info.size, path)
+        if warning:
+            warnings.append(warning)
+        new = [i for i in object_ids(labels) if i not in known]
+        if not new:
+            if mask is not None:
+                raise MaskError(f"mask {path} has no object (all pixels are 0); draw at least one object with an id 1..255")
+            ignored += 1
+            continue
+        only_new = np.where(np.isin(labels, new), labels, 0).astype(np.uint8)
+        small = resize_labels(only_new, proc)
+        lost = [i for i in new if not (small == i).any()]
+        if lost:
+            raise MaskError(
+                f"object(s) {', '.join(map(str, lost))} in {path} vanish at the processing size {proc[1]}x{proc[0]}; "
+                "use a larger --size or --size 0 (native)"
+            )
+        known.update(new)
+        schedule[index] = GivenMask(index, path, only_new, small, new)
+    if not schedule:
+        raise MaskError(f"--masks {masks_dir}: no mask contains an object")
+    if ignored:
+        warnings.append(f"{ignored} mask(s) add no new object and were ignored (later masks only introduce objects)")
+    return schedule, palette, warnings
