@@ -133,6 +133,12 @@ def test_unsupervised_matches_result_ids_to_objects_like_the_official_code(tmp_p
     for k, obj in enumerate(evaluation.objects):
         assert obj.name == f"s_{k + 1}" and len(obj.frames) == T
         assert np.array_equal(obj.J, J[k]) and np.array_equal(obj.F, F[k])
+    from evaluate_data import save_png
+    from vostool.errors import ResultsError
+
+    save_png(results / "s" / "00003.png", np.full(shape, 21, np.uint8))
+    with pytest.raises(ResultsError, match="00003.png: result id 21; .* at most 20"):
+        evaluate_results(results, tmp_path, Protocol(task="unsupervised"), report=tmp_path / "r2", plots=False)
 
 
 def test_davis16_merges_ids_and_reads_0_255_masks(tmp_path):

@@ -105,6 +105,11 @@ def test_youtube_vos_submission_has_only_the_listed_frames(tmp_path):
     code, output = _cli("evaluate", "--dataset", "ytvos", "--root", tmp_path / "yt", "--results", tmp_path / "sub",
                         "--zip", tmp_path / "again.zip")
     assert code == 2 and "missing result frame" in output and "00010.png" in output
+    # an object meta.json lists but no annotation draws would silently never be segmented
+    (tmp_path / "yt/valid/Annotations/v1/00010.png").unlink()
+    code, output = _cli("evaluate", "--dataset", "ytvos", "--root", tmp_path / "yt", "--method", "frtm", "--untrained",
+                        "--out", tmp_path / "sub2")
+    assert code == 2 and "object 2 starts on frame 00010" in output
 
 
 def _cli(*args):

@@ -49,10 +49,14 @@ def score_and_plot(job: SequenceJob, plot_dir: str | None) -> SequenceScore:
 
 
 def _worker_init() -> None:
-    # One process per core already: OpenCV's own thread pool would only oversubscribe the CPUs.
+    import signal
+
     import cv2
 
+    # One process per core already: OpenCV's own thread pool would only oversubscribe the CPUs.
     cv2.setNumThreads(1)
+    # Ctrl-C is handled by the parent (it stops the pool and removes the unfinished report).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _context() -> multiprocessing.context.BaseContext:

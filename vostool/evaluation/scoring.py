@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from vostool.errors import DatasetError, ResultsError
+from vostool.evaluation.pngread import read_simple_png
 from vostool.evaluation.protocol import MAX_PROPOSALS, VOID, SequenceJob
 from vostool.metrics import boundary_f_window, boundary_radius, jaccard_counts
 
@@ -45,6 +46,9 @@ class SequenceScore:
 
 def read_labels(path: str, error: type[DatasetError] | type[ResultsError], what: str) -> np.ndarray:
     """(H, W) uint8 labels of an indexed/grayscale PNG, read as the official code reads it (PIL values)."""
+    fast = read_simple_png(path)
+    if fast is not None:
+        return fast
     try:
         with Image.open(path) as image:
             mode = image.mode
@@ -62,30 +66,32 @@ def read_labels(path: str, error: type[DatasetError] | type[ResultsError], what:
     return values
 
 
-def _objects(labels: np.ndarray, count: int) -> list[tuple[np.ndarray, tuple[int, int, int, int] | None]]:
-    """For ids 1..count: the (H, W) bool mask and its box (r0, r1, c0, c1), or None when absent.
+def _boxes(labels: np.ndarray, count: int) -> list[tuple[int, int, int, int] | None]:
+    """Bounding box (r0, r1, c0, c1) of each id 1..count, None when absent.
 
-    One comparison and one vectorised bounding-box pass per id (faster than scipy's find_objects).
+    The ids are searched only inside the box of all nonzero pixels, with one comparison and one
+    vectorised bounding-box pass per id (several times faster than scipy's find_objects).
     """
-    out = []
+    x0, y0, w0, h0 = cv2.boundingRect(labels)
+    crop = labels[y0:y0 + h0, x0:x0 + w0]
+    boxes = []
     for k in range(1, count + 1):
-        mask = labels == k
-        x, y, w, h = cv2.boundingRect(mask.view(np.uint8))
-        out.append((mask, (y, y + h, x, x + w) if w else None))
-    return out
+        x, y, w, h = cv2.boundingRect((crop == k).view(np.uint8)) if w0 else (0, 0, 0, 0)
+        boxes.append((y0 + y, y0 + y + h, x0 + x, x0 + x + w) if w else None)
+    return boxes
 
 
-def _pair(gt_mask: np.ndarray, res_mask: np.ndarray | None, box_g, box_r, radius: int) -> tuple[float, float]:
-    """J and F of a result mask against a ground-truth mask (full-frame bool masks; box None = absent)."""
+def _pair(gt: np.ndarray, res: np.ndarray, gt_id: int, res_id: int, box_g, box_r, radius: int) -> tuple[float, float]:
+    """J and F of result id ``res_id`` against ground-truth id ``gt_id`` (label maps; box None = absent)."""
     if box_g is None and box_r is None:
         return 1.0, 1.0
     boxes = [b for b in (box_g, box_r) if b is not None]
-    height, width = gt_mask.shape
+    height, width = gt.shape
     # the union of the boxes plus the one-pixel margin the boundary rule needs (vostool.metrics)
     window = (slice(max(min(b[0] for b in boxes) - 1, 0), min(max(b[1] for b in boxes) + 1, height)),
               slice(max(min(b[2] for b in boxes) - 1, 0), min(max(b[3] for b in boxes) + 1, width)))
-    g = gt_mask[window]
-    r = res_mask[window] if box_r is not None else np.zeros_like(g)
+    g = gt[window] == gt_id
+    r = res[window] == res_id if box_r is not None else np.zeros_like(g)
     if box_g is not None and box_r is not None and np.array_equal(g, r):
         return 1.0, 1.0  # identical non-empty masks: J = F = 1 exactly
     return jaccard_counts(r, g), boundary_f_window(r, g, radius)
@@ -142,8 +148,8 @@ def _score_semi(job: SequenceJob, shape, num_objects: int, radius: int) -> tuple
                 )
             # Void (255) needs no handling: the semi-supervised task treats it as background, and no
             # object id 1..N < 255 matches it.
-        for k, ((g, box_g), (r, box_r)) in enumerate(zip(_objects(gt, num_objects), _objects(res, num_objects))):
-            J[k, t], F[k, t] = _pair(g, r, box_g, box_r, radius)
+        for k, (box_g, box_r) in enumerate(zip(_boxes(gt, num_objects), _boxes(res, num_objects))):
+            J[k, t], F[k, t] = _pair(gt, res, k + 1, k + 1, box_g, box_r, radius)
     return J, F
 
 
@@ -169,12 +175,12 @@ def _score_unsupervised(job: SequenceJob, shape, num_objects: int, radius: int):
             raise ResultsError(f"{job.result_path(index)}: result id {frame_top}; the unsupervised task allows at most "
                                f"{MAX_PROPOSALS} objects per sequence")
         top_id = max(top_id, frame_top)
-        results = _objects(res, frame_top)
-        for g, (g_mask, box_g) in enumerate(_objects(gt, num_objects)):
-            absent_j[g, t], absent_f[g, t] = _pair(g_mask, None, box_g, None, radius)
-            for r, (r_mask, box_r) in enumerate(results):
+        boxes_r = _boxes(res, frame_top)
+        for g, box_g in enumerate(_boxes(gt, num_objects)):
+            absent_j[g, t], absent_f[g, t] = _pair(gt, res, g + 1, 0, box_g, None, radius)
+            for r, box_r in enumerate(boxes_r):
                 if box_r is not None:
-                    present[(r, g, t)] = _pair(g_mask, r_mask, box_g, box_r, radius)
+                    present[(r, g, t)] = _pair(gt, res, g + 1, r + 1, box_g, box_r, radius)
     rows = max(top_id, num_objects)
     J = np.repeat(absent_j[None], rows, axis=0)
     F = np.repeat(absent_f[None], rows, axis=0)

@@ -109,6 +109,13 @@ def check_ytvos(sequences: list[VideoSequence], annotations: Path) -> None:
                                f"{sequence.frames[0].parent / (missing[0] + '.jpg')} does not exist")
         if not (annotations / sequence.name).is_dir():
             raise DatasetError(f"video {sequence.name}: annotation folder {annotations / sequence.name} is missing")
+        for object_id, frames in sorted(sequence.object_frames.items()):
+            # the object must be drawn on the frame meta.json says it starts on, or it would never be segmented
+            path = sequence.annotations.get(frames[0]) if frames else None
+            if path is None or object_id not in read_label_image(path).object_ids:
+                raise DatasetError(f"video {sequence.name}: object {object_id} starts on frame "
+                                   f"{frames[0] if frames else '?'} (meta.json) but is not in "
+                                   f"{annotations / sequence.name / ((frames[0] if frames else '?') + '.png')}")
 
 
 def segment_ytvos(sequences: list[VideoSequence], annotations: Path, out: Path, engine: EngineSettings,
