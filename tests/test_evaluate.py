@@ -198,3 +198,8 @@ def test_report_folder_is_never_reused_silently(tmp_path):
     assert evaluation.scores["J-Mean"] == 0.5
     assert (report / "global_results-val.csv").read_text().splitlines()[1].startswith("0.500,0.500")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folders left
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "notes.txt").write_text("keep")
+    with pytest.raises(OutputError, match="not a vostool report"):
+        evaluate_results(results, tmp_path, report=tmp_path / "precious", plots=False, overwrite=True)
+    assert (tmp_path / "precious" / "notes.txt").read_text() == "keep"

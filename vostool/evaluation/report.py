@@ -59,8 +59,12 @@ def check_report_dir(report: Path, results: Path | None, overwrite: bool) -> Non
             raise OutputError(f"--report {report} would contain the results folder {results}; choose another folder")
     if report.exists() and not report.is_dir():
         raise OutputError(f"--report {report} is a file; give a folder")
-    if report.is_dir() and any(report.iterdir()) and not overwrite:
-        raise OutputError(f"--report {report} already holds a report; pass --overwrite to replace it (reports are never reused)")
+    if report.is_dir() and any(report.iterdir()):
+        if not overwrite:
+            raise OutputError(f"--report {report} already holds a report; pass --overwrite to replace it (reports are never reused)")
+        if not (report / "evaluation.json").is_file() and not any(report.glob("global_results-*.csv")):
+            # --overwrite replaces the whole folder: never do that to a folder that is not a report
+            raise OutputError(f"--report {report} is a non-empty folder that is not a vostool report; choose a new folder")
     ancestor = report
     while not ancestor.exists():
         ancestor = ancestor.parent
@@ -176,12 +180,18 @@ def write_summary(evaluation: Evaluation, folder: Path, extra: dict | None = Non
 def build_report(report: Path, fill: Callable[[Path], Evaluation], extra: dict | None = None) -> Evaluation:
     """Create the report atomically: ``fill(staging)`` scores (writing plots into ``staging/plots``)
     and returns the evaluation; the tables and summary are added and the folder is moved into place."""
-    staging = staging_dir(report)
+    try:
+        staging = staging_dir(report)
+    except OSError as exc:
+        raise OutputError(f"cannot write the report beside {report}: {exc.strerror or exc}") from None
     try:
         evaluation = fill(staging)
         write_tables(evaluation, staging)
         write_summary(evaluation, staging, extra)
         publish(staging, report)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise OutputError(f"cannot write the report {report}: {exc.strerror or exc}") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
