@@ -186,6 +186,7 @@ def test_report_folder_is_never_reused_silently(tmp_path):
     assert per_frame == {"s_1": {"frames": ["00001", "00002"], "J": [1.0, 1.0], "F": [1.0, 1.0]}}
     header = (report / "report.md").read_text()
     assert "semi-supervised" in header and "first and last" in header and "480p" in header and "ids 1..N" in header
+    assert "frame sizes: 12x10 (1 sequence, F radius 1 px)" in header
     with pytest.raises(OutputError, match="--overwrite"):
         evaluate_results(results, tmp_path, plots=False)
     (results / "s" / "00001.png").write_bytes((results / "s" / "00000.png").read_bytes())

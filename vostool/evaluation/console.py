@@ -37,7 +37,7 @@ def print_outcome(console: Console, outcome: Outcome) -> None:
     if evaluation is not None:
         p = evaluation.protocol
         console.print(f"[bold]vostool evaluate: {p.dataset} {p.label}, {p.task}[/bold]", markup=True)
-        for line in p.describe():
+        for line in p.describe() + [f"frame sizes: {evaluation.sizes()}"]:
             console.print(f"  {line}", markup=False)
         console.print(evaluation_table(evaluation))
         for note in evaluation.notes:

@@ -146,7 +146,8 @@ def _clean(value: float) -> float | None:
 def write_summary(evaluation: Evaluation, folder: Path, extra: dict | None = None) -> None:
     """report.md (protocol header, tables, notes) and evaluation.json."""
     p = evaluation.protocol
-    lines = ["# vostool evaluate", ""] + [f"- {line}" for line in p.describe()] + [""]
+    lines = ["# vostool evaluate", ""] + [f"- {line}" for line in p.describe()]
+    lines += [f"- frame sizes: {evaluation.sizes()}", ""]
     lines += ["| " + " | ".join(GLOBAL_COLUMNS) + " |", "|" + "---|" * len(GLOBAL_COLUMNS),
               "| " + " | ".join(_official(evaluation.scores[c]) for c in GLOBAL_COLUMNS) + " |", ""]
     lines += ["| object | frames | J-Mean | J-Recall | J-Decay | F-Mean | F-Recall | F-Decay |", "|---|---|---|---|---|---|---|---|"]

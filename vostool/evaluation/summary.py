@@ -47,6 +47,15 @@ class Evaluation:
     def frames(self) -> int:
         return sum(len(s.frame_ids) for s in self.sequences)
 
+    def sizes(self) -> str:
+        """The frame sizes met and their F tolerance, e.g. "854x480 (28 sequences, F radius 8 px)"."""
+        counts: dict[tuple[int, int, int], int] = {}
+        for s in self.sequences:
+            key = (s.width, s.height, s.radius)
+            counts[key] = counts.get(key, 0) + 1
+        return ", ".join(f"{w}x{h} ({n} sequence{'s' if n > 1 else ''}, F radius {r} px)"
+                         for (w, h, r), n in sorted(counts.items(), key=lambda item: -item[1]))
+
 
 def _global(objects: list[ObjectResult], official: bool) -> dict[str, float]:
     def mean(values: list[float]) -> float:
