@@ -214,6 +214,64 @@ def methods(name: Optional[str] = typer.Argument(None, help="Show one method's o
             console.print("not yet available: " + ", ".join(f"{k} ({v})" for k, v in PLANNED.items()))
 
 
+@app.command()
+def evaluate(
+    root: Path = typer.Option(..., "--root", help="Dataset folder: DAVIS layout, or YouTube-VOS (with <split>/meta.json)."),
+    dataset: str = typer.Option("davis17", "--dataset", help="davis17, davis16, folder (any DAVIS layout) or ytvos."),
+    split: Optional[str] = typer.Option(None, "--split", help="DAVIS: val (default), train, test-dev, test-challenge; "
+                                        "ytvos: valid (default); folder: ImageSets/2017/<split>.txt, default every sequence."),
+    task: str = typer.Option("semi-supervised", "--task", help="semi-supervised or unsupervised (unsupervised: --results only)."),
+    results: Optional[Path] = typer.Option(None, "--results", help="Score existing masks: DIR/<sequence>/<frame>.png."),
+    method: Optional[str] = typer.Option(None, "--method", "-m", help="Segment every sequence with this method, then score."),
+    weights: Optional[str] = typer.Option(None, "--weights", "-w", help="Checkpoint file or named weights for --method."),
+    untrained: bool = typer.Option(False, "--untrained", help="Random weights (smoke tests)."),
+    set_: List[str] = typer.Option([], "--set", help="Method option key=value (repeatable)."),
+    size: int = typer.Option(480, "--size", help="Processing short side; 0 = native."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where --method writes the masks "
+                                       "(default evaluation/<dataset>-<split>-<method>)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Report folder (default <results>-report, beside the results)."),
+    zip_: Optional[Path] = typer.Option(None, "--zip", help="Write the submission zip (DAVIS: <seq>/<frame>.png at the root; "
+                                        "ytvos: Annotations/<video>/<frame>.png, default <out>.zip)."),
+    all_frames: bool = typer.Option(False, "--all-frames", help="ytvos: segment every frame (<split>_all_frames), submit the listed ones."),
+    resolution: str = typer.Option("480p", "--resolution", help="DAVIS resolution folder (480p or Full-Resolution)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Scoring processes (default: all CPUs; 1 = no subprocess)."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="One J/F-over-frames plot per sequence in the report."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing masks, report and zip (never reused)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or table."),
+) -> None:
+    """Score DAVIS results exactly as the official code (J&F), or segment a dataset with a method and score it."""
+    with _errors():
+        from vostool.errors import OptionError
+        from vostool.evaluation import EngineSettings, Protocol, evaluate_davis, evaluate_ytvos
+        from vostool.evaluation.console import print_outcome
+        from vostool.options import parse_assignments
+
+        if results is not None and method is not None:
+            raise OptionError("give either --results DIR or --method NAME, not both")
+        if results is None and method is None:
+            raise OptionError("give --results DIR (score existing masks) or --method NAME (segment, then score)")
+        if weights is not None and untrained:
+            raise OptionError("--weights and --untrained exclude each other")
+        engine = None
+        if method is not None:
+            engine = EngineSettings(method, weights, untrained, parse_assignments(set_), size, device, precision)
+        progress = None if quiet else RichProgress()
+        engine_progress = None if quiet else RichProgress
+        if dataset == "ytvos":
+            outcome = evaluate_ytvos(root, split or "valid", results=results, engine=engine, out=out, zip_path=zip_,
+                                     all_frames=all_frames, overwrite=overwrite, engine_progress=engine_progress)
+        else:
+            default_split = None if dataset == "folder" else "val"
+            protocol = Protocol(dataset, split or default_split, task, resolution)
+            outcome = evaluate_davis(root, protocol, results=results, engine=engine, out=out, report=report,
+                                     zip_path=zip_, overwrite=overwrite, workers=workers, plots=plots,
+                                     progress=progress, engine_progress=engine_progress)
+        if not quiet:
+            print_outcome(_stdout(), outcome)
+
+
 @weights_app.command("list")
 def weights_list() -> None:
     """List named weights and whether they are in the cache."""

@@ -50,3 +50,7 @@ class ModelFailure(VostoolError):
 
 class DatasetError(InputError):
     """A dataset folder without the expected layout, or a missing file in it."""
+
+
+class ResultsError(InputError):
+    """Result masks to be scored that are missing, unreadable or inconsistent with the ground truth."""

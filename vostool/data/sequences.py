@@ -41,6 +41,12 @@ class VideoSequence:
     def frame_names(self) -> list[str]:
         return [p.stem for p in self.frames]
 
+    @property
+    def required_frames(self) -> list[str]:
+        """YouTube-VOS: stems of the frames a submission must contain (any object listed), in order."""
+        listed = {stem for stems in self.object_frames.values() for stem in stems}
+        return sorted(listed, key=natural_key)
+
     def __len__(self) -> int:
         return len(self.frames)
 
@@ -70,14 +76,35 @@ class VideoSequence:
 def _images(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    # hidden files (macOS "._00000.jpg" forks) are skipped, as glob does
+    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith(".")]
     return sorted(files, key=lambda p: natural_key(p.name))
 
 
 def _pngs(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         return {}
-    return {p.stem: p for p in sorted(folder.glob("*.png"), key=lambda p: natural_key(p.name))}
+    files = (p for p in folder.glob("*.png") if not p.name.startswith("."))
+    return {p.stem: p for p in sorted(files, key=lambda p: natural_key(p.name))}
+
+
+def official_png_files(folder: str | Path) -> list[Path]:
+    """The ``*.png`` files of a folder in the official DAVIS evaluator's order.
+
+    It sorts the glob results as strings (``np.sort``), i.e. lexicographically by name, so unpadded
+    names come out as 1, 10, 2. Hidden files are not matched, as with ``glob``.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted((p for p in folder.iterdir() if p.name.endswith(".png") and not p.name.startswith(".") and p.is_file()),
+                  key=lambda p: p.name)
+
+
+def official_frame_id(path: str | Path) -> str:
+    """The frame id the official evaluator derives from a file name: the name without its extension
+    and without any other dot (``a.b.png`` -> ``ab``); results are read as ``<frame id>.png``."""
+    return "".join(Path(path).name.split(".")[:-1])
 
 
 def read_split(path: Path) -> list[str]:

@@ -1,0 +1,136 @@
+"""Score many sequences in parallel processes (one sequence per task, largest first)."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import sys
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from typing import Protocol as TypingProtocol, Sequence
+
+from vostool.evaluation.protocol import SequenceJob
+from vostool.evaluation.scoring import SequenceScore, score_sequence
+
+
+
+class Progress(TypingProtocol):
+    """What the scoring loop reports to (the engine's progress reporters fit)."""
+
+    def start(self, total: int | None, description: str) -> None: ...
+    def advance(self, frames: int = 1) -> None: ...
+    def stop(self) -> None: ...
+
+
+def default_workers() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def object_labels(score: SequenceScore, unsupervised: bool) -> list[str]:
+    """Legend names of a sequence's rows."""
+    if unsupervised:
+        return [f"{score.name}_{k + 1} (result {r} = object {g})" for k, (r, g) in enumerate(score.matches)]
+    return [f"{score.name}_{k + 1}" for k in range(score.num_objects)]
+
+
+def score_and_plot(job: SequenceJob, plot_dir: str | None) -> SequenceScore:
+    """Score one sequence and, with ``plot_dir``, write its plot there (in the worker, in parallel)."""
+    score = score_sequence(job)
+    if plot_dir is not None:
+        from vostool.evaluation.plots import plot_sequence
+
+        labels = object_labels(score, job.task == "unsupervised")
+        plot_sequence(os.path.join(plot_dir, f"{job.name}.png"), job.name, score.frame_ids, score.J, score.F, labels)
+    return score
+
+
+def _worker_init() -> None:
+    import signal
+
+    import cv2
+
+    # One process per core already: OpenCV's own thread pool would only oversubscribe the CPUs.
+    cv2.setNumThreads(1)
+    # Ctrl-C is handled by the parent (it stops the pool and removes the unfinished report).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    # forkserver: workers fork from a clean single-threaded server that has imported the scoring
+    # code once, so they start fast and never inherit the parent's threads (progress bars, torch).
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["vostool.evaluation.runner"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+@contextlib.contextmanager
+def _without_main_module():
+    """Keep new workers from re-running the caller's script.
+
+    Workers need only vostool's own modules, but multiprocessing re-imports ``__main__`` in every
+    spawned or forkserver child, which fails in scripts without an ``if __name__ == "__main__"``
+    guard. Hiding the main module's file and spec while the workers start avoids that.
+    """
+    main = sys.modules.get("__main__")
+    saved = {name: getattr(main, name) for name in ("__file__", "__spec__") if main is not None and hasattr(main, name)}
+    for name in saved:
+        setattr(main, name, None) if name == "__spec__" else delattr(main, name)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(main, name, value)
+
+
+def score_sequences(
+    jobs: Sequence[SequenceJob],
+    workers: int | None = None,
+    progress: Progress | None = None,
+    plot_dir: str | os.PathLike | None = None,
+) -> list[SequenceScore]:
+    """Scores of ``jobs`` in the same order. ``workers``: processes (default: all CPUs; 1 = in this process).
+    With ``plot_dir``, each sequence's plot is written there as ``<name>.png``.
+
+    The first error (a bad result file, say) stops the run and is raised as is.
+    """
+    workers = default_workers() if workers is None else max(1, workers)
+    total = sum(len(job.scored) for job in jobs)
+    plots = None if plot_dir is None else str(plot_dir)
+    if progress is not None:
+        progress.start(total, f"scoring {len(jobs)} sequences")
+    try:
+        if workers == 1 or len(jobs) <= 1:
+            scores = []
+            for job in jobs:
+                scores.append(score_and_plot(job, plots))
+                if progress is not None:
+                    progress.advance(len(job.scored))
+            return scores
+        # Longest sequences first so that no worker is left with a long one at the end.
+        order = sorted(range(len(jobs)), key=lambda i: len(jobs[i].scored), reverse=True)
+        results: dict[int, SequenceScore] = {}
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=_context(), initializer=_worker_init) as pool:
+            with _without_main_module():  # every worker is started by these submissions
+                futures = {pool.submit(score_and_plot, jobs[i], plots): i for i in order}
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    error = future.exception()
+                    if error is not None:
+                        for other in pending:
+                            other.cancel()
+                        raise error
+                    results[futures[future]] = future.result()
+                    if progress is not None:
+                        progress.advance(len(jobs[futures[future]].scored))
+        return [results[i] for i in range(len(jobs))]
+    finally:
+        if progress is not None:
+            progress.stop()
