@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from conftest import shared_path
+from conftest import fake_imagenet, shared_key_shapes
 from frtm_keys import authors_checkpoint as frtm_checkpoint
 from rgmp_keys import authors_shapes, authors_state_dict
 from vostool.errors import OptionError, WeightsError
 from vostool.loader import load_method
-from vostool.methods.rgmp import RGMPNetwork
+from vostool.methods.rgmp import RGMP, RGMPNetwork
 
 
 def _ours() -> dict[str, tuple[int, ...]]:
@@ -22,12 +22,7 @@ def test_network_has_the_authors_keys_and_shapes():
 
 
 def test_network_keys_match_the_shared_key_list():
-    listing = shared_path("specs", "keys", "rgmp.txt").read_text().splitlines()
-    expected = {}
-    for line in listing:
-        key, shape = line.split(" ", 1)
-        expected[key] = tuple(int(d) for d in shape.strip("()").split(",") if d.strip())
-    assert _ours() == expected
+    assert _ours() == shared_key_shapes("rgmp.txt")
 
 
 @pytest.mark.parametrize("legacy", [False, True])
@@ -90,6 +85,16 @@ def test_untrained_weights_are_deterministic_and_bounded():
     assert max(t.abs().max().item() for t in (r5, r4, r3, r2)) < 10  # ~350 without zero-init residuals
     assert [tuple(t.shape) for t in outputs] == [(1, 2, 128, 192), (1, 2, 32, 48), (1, 2, 16, 24), (1, 2, 8, 12), (1, 2, 4, 6)]
     assert all(torch.isfinite(t).all() and t.abs().max() < 10 for t in outputs)
+
+
+def test_imagenet_initialisation_fills_the_encoder_but_not_the_mask_filters(tmp_path, monkeypatch):
+    imagenet = fake_imagenet(tmp_path, monkeypatch, "resnet50")
+    encoder = RGMP.build(pretrained_backbone=True).network.Encoder.state_dict()
+    untrained = RGMP.build().network.Encoder.state_dict()
+    assert torch.equal(encoder["res5.2.conv3.weight"], imagenet["layer4.2.conv3.weight"])
+    assert torch.equal(encoder["bn1.running_var"], imagenet["bn1.running_var"])
+    assert not torch.equal(untrained["res5.2.conv3.weight"], imagenet["layer4.2.conv3.weight"])
+    assert torch.equal(encoder["conv1_p.weight"], untrained["conv1_p.weight"])  # the paper: random mask filters
 
 
 def test_encoder_batchnorm_stays_frozen_in_training_mode():
