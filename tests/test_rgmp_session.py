@@ -7,7 +7,8 @@ import torch
 from vostool.aggregate import soft_aggregate
 from vostool.data.synthetic import make_clip
 from vostool.loader import load_method
-from vostool.methods.rgmp import reference
+from vostool.options import make_options
+from vostool.methods.rgmp import RGMP, RGMPOptions, reference
 from vostool.methods.rgmp.geometry import Geometry, resize, round_up, scale_size
 
 
@@ -70,8 +71,7 @@ def test_resize_equals_opencv_inter_linear():
 
 @pytest.mark.parametrize("objects,options", [((2,), {}), ((1, 2, 3), {}), ((1, 2, 3), {"max_batch": "2", "scales": "0.75,1.0"})])
 def test_batched_streams_equal_the_authors_per_stream_procedure(clip, lively, objects, options):
-    method = load_method("rgmp", options, untrained=True)
-    method.network.load_state_dict(lively.network.state_dict())
+    method = RGMP(make_options(RGMPOptions, options), lively.network)
     labels = torch.from_numpy(clip.labels[0])
     labels = torch.where(torch.isin(labels, torch.tensor(objects)), labels, torch.zeros_like(labels))
     frames = _frames(clip)
