@@ -34,7 +34,6 @@ class RGMPSession(Session):
         self.bank: StreamBank | None = None
         # The fed-back object maps of the previous frame, (K, Hp, Wp) at the padded size.
         self.previous: torch.Tensor | None = None
-        self.frame_index = -1
 
     @property
     def multi_object(self) -> bool:
@@ -50,7 +49,6 @@ class RGMPSession(Session):
 
     @torch.no_grad()
     def step(self, frame: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        self.frame_index += 1
         new_ids = new_object_ids(mask, self.object_ids)
         if not self.object_ids and not new_ids:
             return frame.new_ones((1, *frame.shape[-2:]), dtype=torch.float32)
@@ -89,7 +87,7 @@ class RGMPSession(Session):
             probs = soft_aggregate(torch.cat([fg * free, new_masks]), bg * free)
             probs[1:1 + len(self.object_ids)] *= free
             probs[1 + len(self.object_ids):] = new_masks
-            probs[0] = 1 - probs[1:].sum(dim=0)
+            probs[0] = (1 - probs[1:].sum(dim=0)).clamp(min=0)
         refs = {oid: new_masks[k] for k, oid in enumerate(new_ids)}
         self.object_ids = self.object_ids + tuple(new_ids)
         if self.multi_object:
