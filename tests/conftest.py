@@ -19,6 +19,31 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+def shared_key_shapes(*parts: str) -> dict[str, tuple[int, ...]]:
+    """A key listing in ../shared/specs/keys ("name (d0, d1, ...)" per line) as {name: shape}; skips when absent."""
+    shapes = {}
+    for line in shared_path("specs", "keys", *parts).read_text().splitlines():
+        key, shape = line.split(" ", 1)
+        shapes[key] = tuple(int(d) for d in shape.strip("()").split(",") if d.strip())
+    return shapes
+
+
+def fake_imagenet(tmp_path: Path, monkeypatch, arch: str) -> dict:
+    """Place a (random) file where torchvision caches ImageNet weights, as a user would offline."""
+    import torch
+    import torchvision
+
+    from vostool.methods.backbones import imagenet_weights_file
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    target = imagenet_weights_file(arch)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(3)
+    state = getattr(torchvision.models, arch)(weights=None).state_dict()
+    torch.save(state, target)
+    return state
+
+
 def write_video(path: Path, frames: np.ndarray, fps: int = 10, codec: str | None = None) -> Path:
     """Encode (T, H, W, 3) uint8 frames with PyAV; the container follows the extension."""
     import av

@@ -77,7 +77,7 @@ def test_bad_inputs_get_one_line_and_exit_code_2(tmp_path, inputs, small_clip):
     _assert_one_line_error(*_run("segment", video, "--mask", tmp_path / "square.png", "--out", out), "aspect ratio")
     _assert_one_line_error(*_run("segment", video, "--mask", mask, "--out", out, "--method", "nosuch"),
                            "unknown method 'nosuch'")
-    _assert_one_line_error(*_run("segment", video, "--mask", mask, "--out", out, "--method", "rgmp"),
+    _assert_one_line_error(*_run("segment", video, "--mask", mask, "--out", out, "--method", "munet"),
                            "not available in this version yet")
     (tmp_path / "afile").write_text("x")
     _assert_one_line_error(*_run("segment", video, "--mask", mask, "--out", tmp_path / "afile" / "sub"), "cannot write")

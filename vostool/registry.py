@@ -31,11 +31,16 @@ METHODS: dict[str, MethodEntry] = {
         summary="online-learned linear target model + offline-trained segmentation network",
         paper="Robinson et al., Learning Fast and Robust Target Models for VOS, CVPR 2020",
     ),
+    "rgmp": MethodEntry(
+        name="rgmp",
+        target="vostool.methods.rgmp:RGMP",
+        summary="Siamese encoder-decoder: reference frame + previous soft mask, multi-scale, no online learning",
+        paper="Oh et al., Fast Video Object Segmentation by Reference-Guided Mask Propagation, CVPR 2018",
+    ),
 }
 
 # Methods the project will implement; asking for one gives a clear "not available yet" message.
 PLANNED: dict[str, str] = {
-    "rgmp": "Reference-Guided Mask Propagation (CVPR 2018)",
     "tvos": "A Transductive Approach for VOS (CVPR 2020)",
     "stm": "Space-Time Memory networks (ICCV 2019)",
     "flowvos": "Weakly-supervised visual warping on STM-cycle (BMVC 2021)",

@@ -1,0 +1,106 @@
+"""One video with RGMP: a stream per object (and a background stream), merged by soft aggregation.
+
+As the authors' ``Infer_MO`` (run.py): with one object the single-object path runs (its output is fed
+back as the next guidance, no background stream); with several, every object has its own stream and
+the background stream runs on the union of all objects, ``P_bg = 1 - stream(union)``; the N+1 maps
+are merged by soft aggregation (RGMP eq. 1) and the merged object maps are the next frame's guidance
+(the background stream's guidance is their sum). Guidance is always soft, never thresholded.
+
+Objects first given on a later frame (not in the authors' code, which takes frame 0 only) get their
+own stream with that frame as reference; on that frame their pixels are exactly their mask. The
+background stream is then re-encoded on that frame with the union of the merged result, because its
+first reference does not contain the new objects.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from vostool.aggregate import soft_aggregate
+from vostool.errors import ModelFailure
+from vostool.methods.base import Session, new_object_ids, one_hot_labels
+from vostool.methods.rgmp.geometry import Geometry
+from vostool.methods.rgmp.streams import StreamBank
+
+BACKGROUND = "background"
+
+
+class RGMPSession(Session):
+    def __init__(self, method) -> None:
+        self.method = method
+        self.options = method.options
+        self.object_ids: tuple[int, ...] = ()
+        self.geometry: Geometry | None = None
+        self.bank: StreamBank | None = None
+        # The fed-back object maps of the previous frame, (K, Hp, Wp) at the padded size.
+        self.previous: torch.Tensor | None = None
+
+    @property
+    def multi_object(self) -> bool:
+        return len(self.object_ids) > 1
+
+    def _setup(self, frame: torch.Tensor) -> None:
+        height, width = frame.shape[-2:]
+        if self.geometry is None:
+            self.geometry = Geometry(height, width, tuple(self.options.scales), self.options.pad_rule)
+            self.bank = StreamBank(self.method.network, self.geometry, self.options.max_batch)
+        elif (height, width) != (self.geometry.height, self.geometry.width):
+            raise ValueError(f"frame size changed from {self.geometry.height}x{self.geometry.width} to {height}x{width}")
+
+    @torch.no_grad()
+    def step(self, frame: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        new_ids = new_object_ids(mask, self.object_ids)
+        if not self.object_ids and not new_ids:
+            return frame.new_ones((1, *frame.shape[-2:]), dtype=torch.float32)
+        self._setup(frame)
+        geometry, bank = self.geometry, self.bank
+        assert geometry is not None and bank is not None
+        padded = geometry.pad_tensor(frame.float().unsqueeze(0))  # (1, 3, Hp, Wp), black borders
+
+        fg = bg = None
+        if self.object_ids:
+            assert self.previous is not None
+            keys: list = list(self.object_ids)
+            guidance = self.previous
+            if self.multi_object:
+                keys.append(BACKGROUND)
+                guidance = torch.cat([guidance, guidance.sum(dim=0, keepdim=True)])
+            out = _check_finite(bank.propagate(padded, keys, guidance))
+            fg = out[:len(self.object_ids)]
+            bg = 1 - out[-1]  # the background stream, or 1 - the single object
+
+        if not new_ids:
+            if self.multi_object:
+                probs = soft_aggregate(fg, bg)
+            else:
+                probs = torch.cat([bg.unsqueeze(0), fg])  # the single-object path: [1 - E, E]
+            self.previous = probs[1:]
+            return geometry.crop(probs)
+
+        assert mask is not None
+        new_masks = geometry.pad_tensor(torch.stack([(mask == oid) for oid in new_ids]).float())
+        if fg is None:
+            probs = one_hot_labels(geometry.pad_tensor(mask), tuple(new_ids))
+        else:
+            # Objects given on this frame own their pixels.
+            free = 1 - new_masks.amax(dim=0)
+            probs = soft_aggregate(torch.cat([fg * free, new_masks]), bg * free)
+            probs[1:1 + len(self.object_ids)] *= free
+            probs[1 + len(self.object_ids):] = new_masks
+            probs[0] = (1 - probs[1:].sum(dim=0)).clamp(min=0)
+        refs = {oid: new_masks[k] for k, oid in enumerate(new_ids)}
+        self.object_ids = self.object_ids + tuple(new_ids)
+        if self.multi_object:
+            refs[BACKGROUND] = probs[1:].sum(dim=0).clamp(0, 1)
+        bank.set(padded, refs)
+        self.previous = probs[1:]
+        return geometry.crop(probs)
+
+
+def _check_finite(t: torch.Tensor) -> torch.Tensor:
+    if not bool(torch.isfinite(t).all()):
+        raise ModelFailure(
+            "RGMP produced non-finite probabilities; with random (--untrained) weights this means the network "
+            "diverged, with real weights please report it"
+        )
+    return t
