@@ -37,6 +37,23 @@ def write_video(path: Path, frames: np.ndarray, fps: int = 10, codec: str | None
     return path
 
 
+def fake_imagenet(tmp_path: Path, monkeypatch, arch: str) -> dict:
+    """Place a random torchvision ``arch`` state dict where torchvision caches ImageNet weights, as a
+    user would offline; returns it."""
+    import torch
+    import torchvision
+
+    from vostool.methods.backbones import imagenet_weights_file
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    target = imagenet_weights_file(arch)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(3)
+    state = getattr(torchvision.models, arch)(weights=None).state_dict()
+    torch.save(state, target)
+    return state
+
+
 @pytest.fixture(scope="session")
 def small_clip():
     """A 6-frame 64x96 clip with two objects (frames, labels)."""

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import shared_path
+from conftest import fake_imagenet, shared_path
 from frtm_keys import authors_checkpoint, authors_refiner_shapes
 from vostool.errors import WeightsError
 from vostool.loader import load_method
@@ -27,24 +27,9 @@ def test_refiner_keys_match_the_shared_key_list():
     assert ours == expected
 
 
-def _fake_imagenet(tmp_path, monkeypatch, arch):
-    """Place a (random) file where torchvision caches ImageNet weights, as a user would offline."""
-    from vostool.methods.backbones import ResNetBackbone, imagenet_weights_file
-
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    target = imagenet_weights_file(arch)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(3)
-    import torchvision
-
-    state = getattr(torchvision.models, arch)(weights=None).state_dict()
-    torch.save(state, target)
-    return state
-
-
 @pytest.mark.parametrize("legacy_bn", [False, True])
 def test_authors_checkpoint_loads_strictly_with_imagenet_backbone(tmp_path, monkeypatch, legacy_bn):
-    imagenet = _fake_imagenet(tmp_path, monkeypatch, "resnet18")
+    imagenet = fake_imagenet(tmp_path, monkeypatch, "resnet18")
     ckpt = authors_checkpoint("resnet18", legacy_bn=legacy_bn)
     torch.save(ckpt, tmp_path / "rn18_all.pth")
     method = load_method("frtm", weights=str(tmp_path / "rn18_all.pth"))
@@ -62,7 +47,7 @@ def test_offline_without_imagenet_weights_names_the_file(tmp_path):
 
 
 def test_wrong_files_get_one_line_naming_the_problem(tmp_path, monkeypatch):
-    _fake_imagenet(tmp_path, monkeypatch, "resnet101")
+    fake_imagenet(tmp_path, monkeypatch, "resnet101")
     (tmp_path / "text.pth").write_text("not a checkpoint")
     with pytest.raises(WeightsError, match="not a readable PyTorch checkpoint"):
         load_method("frtm", weights=str(tmp_path / "text.pth"))

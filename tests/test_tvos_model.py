@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from conftest import shared_path
+from conftest import fake_imagenet, shared_path
 from tvos_keys import authors_checkpoint, authors_shapes
 from vostool.errors import WeightsError
 from vostool.loader import load_method
@@ -47,28 +47,41 @@ def test_backbone_is_detected_from_the_checkpoint(tmp_path, arch):
     assert method.options.backbone == arch
 
 
-def test_wrong_files_get_one_line_naming_the_problem(tmp_path):
-    (tmp_path / "text.pth").write_text("not a checkpoint")
-    with pytest.raises(WeightsError, match="not a readable PyTorch checkpoint"):
-        load_method("tvos", weights=str(tmp_path / "text.pth"))
+def _edited(edit):
+    """An authors' ResNet-50 checkpoint with ``edit`` applied to its state dict."""
+    ckpt = authors_checkpoint("resnet50")
+    edit(ckpt["state_dict"])
+    return ckpt
 
-    torch.save({"model": {"refiner.TSE.layer4.reduce.0.weight": torch.zeros(64, 1024, 1, 1)}}, tmp_path / "frtm.pth")
-    with pytest.raises(WeightsError, match="not a TVOS checkpoint"):
-        load_method("tvos", weights=str(tmp_path / "frtm.pth"))
 
-    broken = authors_checkpoint("resnet50")
-    del broken["state_dict"]["module.backbone.7.2.bn3.weight"]
-    broken["state_dict"]["module.extra.weight"] = torch.zeros(1)
-    torch.save(broken, tmp_path / "broken.pth")
-    with pytest.raises(WeightsError, match=r"1 missing \(backbone\.layer4\.2\.bn3\.weight\).*1 unexpected \(extra"):
-        load_method("tvos", weights=str(tmp_path / "broken.pth"))
+def _swap_one_key(state):
+    del state["module.backbone.7.2.bn3.weight"]
+    state["module.extra.weight"] = torch.zeros(1)
 
-    wrong_shape = authors_checkpoint("resnet50")
-    wrong_shape["state_dict"]["module.adjust_dim.weight"] = torch.zeros(128, 1024, 1, 1)
-    torch.save(wrong_shape, tmp_path / "shape.pth")
-    with pytest.raises(WeightsError, match=r"adjust_dim\.weight is \(128, 1024, 1, 1\), expected \(256, 1024, 1, 1\)"):
-        load_method("tvos", weights=str(tmp_path / "shape.pth"))
 
+WRONG_FILES = [
+    ("text", "not a readable PyTorch checkpoint"),
+    ({"model": {"refiner.TSE.layer4.reduce.0.weight": torch.zeros(64, 1024, 1, 1)}}, "not a TVOS checkpoint"),
+    ({"state_dict": {"module.backbone.0.weight": torch.zeros(64, 1, 7, 7)}}, r"not a TVOS checkpoint.*\(64, 3, 7, 7\)"),
+    (_edited(_swap_one_key), r"1 missing \(backbone\.layer4\.2\.bn3\.weight\).*1 unexpected \(extra"),
+    (_edited(lambda state: state.update({"module.adjust_dim.weight": torch.zeros(128, 1024, 1, 1)})),
+     r"adjust_dim\.weight is \(128, 1024, 1, 1\), expected \(256, 1024, 1, 1\)"),
+    (_edited(lambda state: state.pop("module.adjust_dim.weight")), "bottleneck ResNet without adjust_dim"),
+]
+
+
+@pytest.mark.parametrize("content,message", WRONG_FILES, ids=["text", "frtm", "stem", "keys", "shape", "head"])
+def test_wrong_files_get_one_line_naming_the_problem(tmp_path, content, message):
+    path = tmp_path / "weights.pth"
+    if isinstance(content, str):
+        path.write_text(content)
+    else:
+        torch.save(content, path)
+    with pytest.raises(WeightsError, match=message):
+        load_method("tvos", weights=str(path))
+
+
+def test_an_option_contradicting_the_weights_is_refused(tmp_path):
     torch.save(authors_checkpoint("resnet50"), tmp_path / "rn50.pth")
     with pytest.raises(WeightsError, match="contradicts"):
         load_method("tvos", {"backbone": "resnet18"}, weights=str(tmp_path / "rn50.pth"))
@@ -83,23 +96,8 @@ def test_embedding_is_256_channels_at_stride_8_and_bounded_when_untrained():
         assert torch.isfinite(emb).all() and emb.abs().max() < 1e3
 
 
-def _fake_imagenet(tmp_path, monkeypatch, arch):
-    """Place a random file where torchvision caches ImageNet weights, as a user would offline."""
-    import torchvision
-
-    from vostool.methods.backbones import imagenet_weights_file
-
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    target = imagenet_weights_file(arch)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(5)
-    state = getattr(torchvision.models, arch)(weights=None).state_dict()
-    torch.save(state, target)
-    return state
-
-
 def test_imagenet_init_covers_everything_but_layer4(tmp_path, monkeypatch):
-    imagenet = _fake_imagenet(tmp_path, monkeypatch, "resnet18")
+    imagenet = fake_imagenet(tmp_path, monkeypatch, "resnet18")
     method = TVOS.build({"backbone": "resnet18"}, pretrained_backbone=True)
     state = method.network.state_dict()
     for key in ("conv1.weight", "layer2.1.bn2.running_var", "layer3.0.downsample.0.weight", "layer3.1.conv2.weight"):

@@ -275,7 +275,7 @@ def read_checkpoint(path: Path) -> Any:
             if "zip" in text.lower() or "archive" in text.lower() or "storage" in text.lower():
                 raise WeightsError(f"{path} is truncated or damaged ({_first_line(exc)}); download it again") from None
             raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({_first_line(exc)})") from None
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, IndexError) as exc:  # IndexError: some tiny non-pickle files
             raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({_first_line(exc)})") from None
     raise WeightsError(f"{path} references too many unknown classes to be a weights file")
 

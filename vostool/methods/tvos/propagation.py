@@ -8,7 +8,7 @@ embeddings ``r`` and labels ``L`` (d channels), the authors compute::
                                                           # after the softmax, not renormalised
     pred = L @ S                                          # (d, hw)
 
-:func:`propagate` computes exactly that without the (N, hw) matrix: one block of target pixels (part
+:func:`propagate` computes the same (up to float32 rounding) without the (N, hw) matrix: one block of target pixels (part
 of one target row) at a time, with bounded memory. Two identities make it cheap:
 
 * the softmax denominator is divided out of the d sums at the end instead of out of every entry;
@@ -67,7 +67,8 @@ def _onednn_linear_works() -> bool:
 
 def affinity(refs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Dot products ``refs @ targets.T``: (N, C) x (k, C) -> (N, k) float32."""
-    if refs.device.type == "cpu" and refs.dtype == torch.float32 and _onednn_linear_works() and not torch.is_grad_enabled():
+    cpu_fp32 = refs.device.type == "cpu" and refs.dtype == torch.float32
+    if cpu_fp32 and not torch.is_grad_enabled() and _onednn_linear_works():
         return torch.ops.mkldnn._linear_pointwise(refs, targets.contiguous().to_mkldnn(), None, "none", [], "")
     return refs @ targets.t()
 
