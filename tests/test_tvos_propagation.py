@@ -87,3 +87,19 @@ def test_soft_propagate_is_the_prior_free_propagation_and_differentiable():
     assert torch.allclose(soft.sum(1), torch.ones(1, h * w), atol=1e-5)  # a distribution without a prior
     soft[0, 1].log().sum().backward()
     assert refs.grad is not None and refs.grad.abs().sum() > 0
+
+
+def test_rows_shared_by_threads_give_the_same_result_and_restore_the_thread_count():
+    h, w, d = 9, 6, 3
+    feats, labels = _history(21, 8, h, w, d, seed=5)
+    frames = reference_frames(20)
+    args = (feats[frames].permute(0, 2, 3, 1).reshape(-1, 8), labels[:, frames].reshape(d, -1),
+            feats[20].permute(1, 2, 0).reshape(h * w, -1), (h, w), reference_sigmas(20, len(frames), 8.0, 21.0))
+    before = torch.get_num_threads()
+    with torch.inference_mode():
+        alone = propagate(*args, workers=1)
+        shared = propagate(*args, workers=3)
+    assert torch.equal(shared, alone)
+    assert torch.get_num_threads() == before
+    with torch.no_grad():  # outside inference mode too
+        assert torch.equal(propagate(*args, workers=2), alone)
