@@ -19,6 +19,15 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+def shared_key_shapes(name: str) -> dict[str, tuple[int, ...]]:
+    """A checkpoint key listing ``../shared/specs/keys/NAME`` ("key (d0, d1, ...)" per line), or skip."""
+    shapes = {}
+    for line in shared_path("specs", "keys", name).read_text().splitlines():
+        key, shape = line.split(" ", 1)
+        shapes[key] = tuple(int(d) for d in shape.strip("()").split(",") if d.strip())
+    return shapes
+
+
 def write_video(path: Path, frames: np.ndarray, fps: int = 10, codec: str | None = None) -> Path:
     """Encode (T, H, W, 3) uint8 frames with PyAV; the container follows the extension."""
     import av

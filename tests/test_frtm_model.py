@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import fake_imagenet, shared_path
+from conftest import fake_imagenet, shared_key_shapes
 from frtm_keys import authors_checkpoint, authors_refiner_shapes
 from vostool.errors import WeightsError
 from vostool.loader import load_method
@@ -18,11 +18,7 @@ def test_refiner_has_the_authors_keys_and_shapes(backbone):
 
 
 def test_refiner_keys_match_the_shared_key_list():
-    listing = shared_path("specs", "keys", "frtm_refiner_rn101.txt").read_text().splitlines()
-    expected = {}
-    for line in listing:
-        key, shape = line.split(" ", 1)
-        expected[key] = tuple(int(d) for d in shape.strip("()").split(",") if d.strip())
+    expected = shared_key_shapes("frtm_refiner_rn101.txt")
     ours = {k: tuple(v.shape) for k, v in FRTMNetwork("resnet101").state_dict().items() if k.startswith("refiner.")}
     assert ours == expected
 

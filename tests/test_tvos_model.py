@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from conftest import fake_imagenet, shared_path
+from conftest import fake_imagenet, shared_key_shapes
 from tvos_keys import authors_checkpoint, authors_shapes
 from vostool.errors import WeightsError
 from vostool.loader import load_method
@@ -19,11 +19,7 @@ def test_network_has_the_authors_keys_and_shapes_after_conversion(arch):
 
 
 def test_authors_key_list_matches_the_shared_listing():
-    listing = shared_path("specs", "keys", "tvos.txt").read_text().splitlines()
-    expected = {}
-    for line in listing:
-        key, shape = line.split(" ", 1)
-        expected[key] = tuple(int(d) for d in shape.strip("()").split(",") if d.strip())
+    expected = shared_key_shapes("tvos.txt")
     assert authors_shapes("resnet50") == expected
     ours = {k: tuple(v.shape) for k, v in TVOSNetwork("resnet50").state_dict().items()}
     assert ours == {authors_to_vostool(k): v for k, v in expected.items()}
