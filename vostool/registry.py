@@ -37,11 +37,16 @@ METHODS: dict[str, MethodEntry] = {
         summary="Siamese encoder-decoder: reference frame + previous soft mask, multi-scale, no online learning",
         paper="Oh et al., Fast Video Object Segmentation by Reference-Guided Mask Propagation, CVPR 2018",
     ),
+    "tvos": MethodEntry(
+        name="tvos",
+        target="vostool.methods.tvos:TVOS",
+        summary="transductive label propagation: softmax affinity to 9 sparse+dense earlier frames, spatial prior",
+        paper="Zhang et al., A Transductive Approach for Video Object Segmentation, CVPR 2020",
+    ),
 }
 
 # Methods the project will implement; asking for one gives a clear "not available yet" message.
 PLANNED: dict[str, str] = {
-    "tvos": "A Transductive Approach for VOS (CVPR 2020)",
     "stm": "Space-Time Memory networks (ICCV 2019)",
     "flowvos": "Weakly-supervised visual warping on STM-cycle (BMVC 2021)",
     "munet": "Motion-uncertainty-aware STM",

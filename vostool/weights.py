@@ -64,6 +64,13 @@ NAMED_WEIGHTS: dict[str, NamedWeights] = {
                      "FRTM ResNet-18 (run with fast=true), YouTube-VOS + DAVIS", arch={"backbone": "resnet18"}),
         NamedWeights("rn18_ytvos", "frtm", _gdrive("1anOEzUMxXR4ff2qaUJNojAABWuAmaGvw"), "rn18_ytvos.pth",
                      "FRTM ResNet-18 (run with fast=true), YouTube-VOS", arch={"backbone": "resnet18"}),
+        NamedWeights("tvos_davis_train", "tvos", _gdrive("1N5lanFvdRf4CgjjZX4uQU1MMiRinANz9"), "tvos_davis_train.pth.tar",
+                     "TVOS ResNet-50, DAVIS-2017 train (paper's DAVIS val results)", arch={"backbone": "resnet50"}),
+        NamedWeights("tvos_davis_trainval", "tvos", _gdrive("1Zw7FOMXVcoOTczvLiyQ49ABEZRpIlfkR"),
+                     "tvos_davis_trainval.pth.tar", "TVOS ResNet-50, DAVIS-2017 train+val (for test-dev)",
+                     arch={"backbone": "resnet50"}),
+        NamedWeights("tvos_youtube_train", "tvos", _gdrive("1U6sX9EUpOvDRFyaqDVpsi3plTnI2Witp"),
+                     "tvos_youtube_train.pth.tar", "TVOS ResNet-50, YouTube-VOS train", arch={"backbone": "resnet50"}),
     ]
 }
 
@@ -268,7 +275,7 @@ def read_checkpoint(path: Path) -> Any:
             if "zip" in text.lower() or "archive" in text.lower() or "storage" in text.lower():
                 raise WeightsError(f"{path} is truncated or damaged ({_first_line(exc)}); download it again") from None
             raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({_first_line(exc)})") from None
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, IndexError) as exc:  # IndexError: some tiny non-pickle files
             raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({_first_line(exc)})") from None
     raise WeightsError(f"{path} references too many unknown classes to be a weights file")
 
