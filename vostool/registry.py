@@ -31,14 +31,25 @@ METHODS: dict[str, MethodEntry] = {
         summary="online-learned linear target model + offline-trained segmentation network",
         paper="Robinson et al., Learning Fast and Robust Target Models for VOS, CVPR 2020",
     ),
+    "stm": MethodEntry(
+        name="stm",
+        target="vostool.methods.stm:STM",
+        summary="space-time memory network: every memorised frame's keys attended by the query frame",
+        paper="Oh et al., Video Object Segmentation using Space-Time Memory Networks, ICCV 2019",
+    ),
+    "flowvos": MethodEntry(
+        name="flowvos",
+        target="vostool.methods.flowvos:FlowVOS",
+        summary="STM-cycle plus a weakly-supervised flow module that warps the previous mask into the decoder",
+        paper="Gong et al., FlowVOS: Weakly-Supervised Visual Warping for Detail-Preserving and Temporally "
+              "Consistent Single-Shot VOS, BMVC 2021",
+    ),
 }
 
 # Methods the project will implement; asking for one gives a clear "not available yet" message.
 PLANNED: dict[str, str] = {
     "rgmp": "Reference-Guided Mask Propagation (CVPR 2018)",
     "tvos": "A Transductive Approach for VOS (CVPR 2020)",
-    "stm": "Space-Time Memory networks (ICCV 2019)",
-    "flowvos": "Weakly-supervised visual warping on STM-cycle (BMVC 2021)",
     "munet": "Motion-uncertainty-aware STM",
 }
 
