@@ -58,6 +58,8 @@ def test_memory_schedule_with_a_late_object(stm, clip):
     assert session.object_ids == (1, 2)
     # frame 0 group: {0, 5, 10} and the previous frame; object 2's group starts at its mask's frame 4
     assert session.memory_frames() == {0: [0, 5, 10, 12], 4: [4, 5, 10, 12]}
+    frame_bytes = (3 * 4) * (128 + 512) * 4  # one object's keys and values for one 48x64 frame, float32
+    assert session.memory_used_bytes == 2 * 4 * frame_bytes
     given = torch.from_numpy(clip.labels[4]) == 2
     at_4 = outputs[4]
     assert at_4.shape[0] == 3 and outputs[3].shape[0] == 2
@@ -68,4 +70,4 @@ def test_memory_cap_keeps_the_first_frame_and_bounds_the_bank(stm, clip):
     session, _ = _run(stm, clip, late_from=4, max_memory_frames=3)
     assert {k: sorted(v) for k, v in session.memory_frames().items()} == {0: [0, 10, 12], 4: [4, 10, 12]}
     expected = 2 * 3 * (3 * 4) * (128 + 512) * 4  # 2 groups of 1 object, 3 slots of 3x4 positions, float32
-    assert session.memory_bytes == expected
+    assert session.memory_bytes == expected and session.memory_used_bytes == expected

@@ -64,6 +64,9 @@ NAMED_WEIGHTS: dict[str, NamedWeights] = {
                      "FRTM ResNet-18 (run with fast=true), YouTube-VOS + DAVIS", arch={"backbone": "resnet18"}),
         NamedWeights("rn18_ytvos", "frtm", _gdrive("1anOEzUMxXR4ff2qaUJNojAABWuAmaGvw"), "rn18_ytvos.pth",
                      "FRTM ResNet-18 (run with fast=true), YouTube-VOS", arch={"backbone": "resnet18"}),
+        NamedWeights("stm", "stm", "https://www.dropbox.com/s/mtfxdr93xc3q55i/STM_weights.pth?dl=1", "STM_weights.pth",
+                     "STM (Oh et al.), the authors' released model (their DAVIS 2016/2017 evaluation)",
+                     arch={"third_channel": "others"}),
     ]
 }
 

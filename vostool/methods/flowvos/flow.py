@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vostool.methods.fusion import folded
+
 
 class DoubleConv(nn.Module):
     """[3x3 conv (bias) -> BN -> ReLU] x 2, as ``double_conv.{0,1,3,4}``."""
@@ -39,7 +41,7 @@ class FlowUp(nn.Module):
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         up = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=True)
-        return self.conv(torch.cat([skip, up], dim=1))
+        return folded(self.conv)(torch.cat([skip, up], dim=1))
 
 
 class FlowRegressor(nn.Module):
@@ -64,10 +66,10 @@ class FlowRegressor(nn.Module):
         self.outc = nn.Conv2d(64, out_channels, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x1 = self.inc(x)
-        x2 = self.down1(self.pool1(x1))
-        x3 = self.down2(x2)
-        x4 = self.down3(x3)
+        x1 = folded(self.inc)(x)
+        x2 = folded(self.down1)(self.pool1(x1))
+        x3 = folded(self.down2)(x2)
+        x4 = folded(self.down3)(x3)
         x = self.up1(x4, x3)
         x = self.up2(x, x2)
         x = self.up3(x, x1)

@@ -145,3 +145,10 @@ class MemoryBank:
         if self._keys is None:
             return 0
         return self._keys.numel() * self._keys.element_size() + self._values.numel() * self._values.element_size()
+
+    @property
+    def used_nbytes(self) -> int:
+        """Bytes of the frames in the current read set."""
+        if self._keys is None:
+            return 0
+        return self.nbytes * self._read // self._keys.shape[1]

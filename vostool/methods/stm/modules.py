@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vostool.methods.fusion import folded
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 THIRD_CHANNEL_CONV = {"others": "conv1_o", "background": "conv1_bg"}  # STM / STM-cycle names
@@ -49,9 +51,9 @@ class ResNetTrunk(nn.Module):
     def stages(self, stem: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``stem``: conv1 output before bn1 -> (r4 1/16 1024ch, r3 1/8 512ch, r2 1/4 256ch)."""
         x = self.maxpool(self.relu(self.bn1(stem)))
-        r2 = self.res2(x)
-        r3 = self.res3(r2)
-        r4 = self.res4(r3)
+        r2 = folded(self.res2)(x)
+        r3 = folded(self.res3)(r2)
+        r4 = folded(self.res4)(r3)
         return r4, r3, r2
 
     def imagenet_keys(self) -> dict[str, str]:
@@ -166,7 +168,10 @@ class Decoder(nn.Module):
             p2 = self.pred2(F.relu(m2))
             return F.interpolate(p2, size=size, mode="bilinear", align_corners=False)
         up = F.interpolate(m2, size=warp_mask.shape[-2:], mode="bilinear", align_corners=True)
-        mixed = self.flow_mixer(torch.cat([up, warp_mask.to(up.dtype)], dim=1))
+        # flow_mixer(cat([up, warp_mask])) as two convolutions: no 257-channel copy at full resolution
+        weight = self.flow_mixer.weight
+        mixed = F.conv2d(up, weight[:, :-1], self.flow_mixer.bias, padding=1)
+        mixed = mixed + F.conv2d(warp_mask.to(up.dtype), weight[:, -1:], padding=1)
         return self.pred2(F.relu(mixed))
 
     def forward(self, x: torch.Tensor, r3: torch.Tensor, r2: torch.Tensor, size: tuple[int, int],

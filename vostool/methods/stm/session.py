@@ -138,4 +138,10 @@ class STMSession(PerObjectSession):
 
     @property
     def memory_bytes(self) -> int:
+        """Bytes allocated for memorised keys and values (all groups, spare capacity included)."""
         return sum(bank.nbytes for bank, _ in self.groups.values())
+
+    @property
+    def memory_used_bytes(self) -> int:
+        """Bytes of the keys and values the last read attended to (all groups)."""
+        return sum(bank.used_nbytes for bank, _ in self.groups.values())
