@@ -107,6 +107,8 @@ def test_third_channel_is_the_other_objects_or_the_own_background():
     others = third_channel_maps(probs, "others")
     assert torch.allclose(others, torch.tensor([[[0.7, 0.5]], [[0.8, 0.3]], [[1.0, 0.2]]]))  # clamped at 1
     assert torch.allclose(third_channel_maps(probs, "background"), 1 - probs)
+    batch = torch.stack([probs, probs.flip(0)])  # (B, K, H, W), as a training step would pass
+    assert torch.allclose(third_channel_maps(batch, "others")[1], third_channel_maps(probs.flip(0), "others"))
 
 
 def test_skip_sharing_in_the_decoder_equals_per_object_decoding(networks):
@@ -119,3 +121,25 @@ def test_skip_sharing_in_the_decoder_equals_per_object_decoding(networks):
         each = torch.cat([decoder(x[i:i + 1], r3, r2, (64, 96)) for i in range(3)])
     assert shared.shape == (3, 2, 64, 96)
     assert torch.allclose(shared, each, atol=1e-5)
+
+
+def test_pretrained_backbones_come_from_torchvisions_imagenet_resnet50(tmp_path, monkeypatch):
+    """For training: both encoders (and FlowVOS's flow encoder) start from ImageNet ResNet-50 V1."""
+    import torchvision
+
+    from vostool.methods.backbones import imagenet_weights_file
+    from vostool.methods.flowvos import FlowVOS
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    target = imagenet_weights_file("resnet50")
+    target.parent.mkdir(parents=True)
+    shapes = {k: tuple(v.shape) for k, v in torchvision.models.resnet50(weights=None).state_dict().items()}
+    imagenet = state_dict(shapes, seed=4)
+    torch.save(imagenet, target)
+    network = FlowVOS.build(pretrained_backbone=True).network
+    state = network.state_dict()
+    for ours, theirs in (("Encoder_M.conv1.weight", "conv1.weight"), ("Encoder_Q.res3.0.conv1.weight", "layer2.0.conv1.weight"),
+                         ("Encoder_M.res4.5.bn3.running_var", "layer3.5.bn3.running_var"),
+                         ("FlowRegressor.down2.0.downsample.0.weight", "layer2.0.downsample.0.weight")):
+        assert torch.equal(state[ours], imagenet[theirs]), ours
+    assert not torch.equal(state["Encoder_M.conv1_m.weight"], torch.zeros(64, 1, 7, 7))  # new layers stay random

@@ -31,6 +31,7 @@ def folded(module: nn.Module) -> nn.Module:
     if cached is None or cached[0] != stamp:
         from torch.fx.experimental.optimization import fuse
 
+        module.__dict__.pop(_CACHE, None)  # or the copy would carry (and chain) the stale one
         copy = fuse(module, inplace=False)
         weight = next((p for p in module.parameters() if p.dim() == 4), None)
         if weight is not None and weight.is_contiguous(memory_format=torch.channels_last):

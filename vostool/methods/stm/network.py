@@ -37,7 +37,7 @@ def crop_padding(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tenso
 
 
 def third_channel_maps(probs: torch.Tensor, mode: ThirdChannel) -> torch.Tensor:
-    """The memory encoder's third input per object. probs: (K, H, W) object probabilities.
+    """The memory encoder's third input per object. probs: (..., K, H, W) object probabilities.
 
     ``others``: clamp(sum of the other objects' probabilities, 0, 1) (STM ``memorize``, summed in
     the authors' order: objects before, then objects after); ``background``: clamp(1 - own, 0, 1)
@@ -46,7 +46,9 @@ def third_channel_maps(probs: torch.Tensor, mode: ThirdChannel) -> torch.Tensor:
     if mode == "background":
         return (1 - probs).clamp(0, 1)
     if mode == "others":
-        return torch.stack([(probs[:k].sum(0) + probs[k + 1:].sum(0)).clamp(0, 1) for k in range(probs.shape[0])])
+        k = probs.shape[-3]
+        return torch.stack([(probs[..., :i, :, :].sum(-3) + probs[..., i + 1:, :, :].sum(-3)).clamp(0, 1)
+                            for i in range(k)], dim=-3)
     raise ValueError(f"unknown third channel {mode!r}")
 
 
