@@ -143,3 +143,21 @@ def test_pretrained_backbones_come_from_torchvisions_imagenet_resnet50(tmp_path,
                          ("FlowRegressor.down2.0.downsample.0.weight", "layer2.0.downsample.0.weight")):
         assert torch.equal(state[ours], imagenet[theirs]), ours
     assert not torch.equal(state["Encoder_M.conv1_m.weight"], torch.zeros(64, 1, 7, 7))  # new layers stay random
+
+
+def test_network_functions_run_on_batches_with_gradients(networks):
+    """What a training step does: memorise a frame for K objects, segment the next, backpropagate."""
+    from vostool.methods.stm.memory import memory_read
+
+    net = networks["background"]
+    frames = net.normalize(torch.rand(2, 3, 32, 48))
+    probs = torch.rand(2, 32, 48)  # two objects' soft masks on the first frame
+    keys, values = net.memorize(frames[:1], probs)
+    query = net.query_features(*net.encode_query_backbone(frames[1:]))
+    logits = net.read_and_decode(memory_read(keys, values, query.key), query, (32, 48))
+    assert logits.shape == (2, 2, 32, 48)
+    logits[:, 1].sum().backward()
+    for param in (net.Encoder_M.conv1_m.weight, net.Encoder_Q.res4[0].downsample[0].weight, net.KV_M_r4.Key.weight,
+                  net.Decoder.RF2.convFS.weight):
+        assert param.grad is not None and param.grad.abs().sum() > 0
+    net.zero_grad(set_to_none=True)

@@ -2,8 +2,9 @@
 
 Parameter names are the authors' (``Encoder_M``, ``Encoder_Q``, ``KV_M_r4``, ``KV_Q_r4``,
 ``Decoder``), so STM's and STM-cycle's state dicts load strictly once ``module.`` is stripped.
-The network is a set of functions on batches (memorise frames, encode a query, read, decode) that
-sessions call per video and a training module can call per clip.
+The network is a set of functions on batches (memorise a frame for K objects, encode a query,
+decode a memory read; the read itself is :func:`vostool.methods.stm.memory.memory_read`) that
+sessions call per video and a training module can call per clip, with gradients.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vostool.methods.stm.memory import from_pixels_last, memory_read, to_pixels_last
+from vostool.methods.stm.memory import from_pixels_last, to_pixels_last
 from vostool.methods.stm.modules import Decoder, KeyValue, MemoryEncoder, QueryEncoder
 
 ThirdChannel = str  # "others" (STM) | "background" (STM-cycle, FlowVOS); None: mask only (MUNet's Enc-R)
@@ -108,11 +109,6 @@ class STMNetwork(nn.Module):
         mem = from_pixels_last(read, h, w)
         x = torch.cat([mem, query.value.expand(mem.shape[0], -1, -1, -1)], dim=1)
         return self.Decoder.decode(x, query.skips, size, warp_mask)
-
-    def segment(self, mem_keys: torch.Tensor, mem_values: torch.Tensor, query: QueryFeatures,
-                size: tuple[int, int], warp_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """One query against K objects' memories (K, T*HW, C) -> logits (K, 2, H, W)."""
-        return self.read_and_decode(memory_read(mem_keys, mem_values, query.key), query, size, warp_mask)
 
     def imagenet_state(self) -> dict[str, torch.Tensor]:
         """Both encoders' trunks from torchvision's ImageNet ResNet-50 (IMAGENET1K_V1, as the authors)."""
