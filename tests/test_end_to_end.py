@@ -65,3 +65,33 @@ def test_frtm_full_network_through_the_cli_on_a_frame_folder(tmp_path):
     assert sorted(p.name for p in (tmp_path / "masks").glob("*.png")) == [f"{t:04d}.png" for t in range(5)]
     with av.open(str(tmp_path / "o.mkv")) as container:
         assert sum(1 for _ in container.decode(video=0)) == 5
+
+
+def _segment_late_object_clip(tmp_path, method):
+    """Object 1 given on frame 0, object 2 on frame 3 (--masks DIR), through the CLI."""
+    clip = make_clip(num_frames=7, height=64, width=96, num_objects=2, seed=5)
+    video = write_video(tmp_path / "clip.mp4", clip.frames, fps=10)
+    masks = tmp_path / "masks_in"
+    masks.mkdir()
+    write_label_png(masks / "00000.png", np.where(clip.labels[0] == 1, 1, 0).astype(np.uint8))
+    write_label_png(masks / "00003.png", np.where(clip.labels[3] == 2, 2, 0).astype(np.uint8))
+    result = CliRunner().invoke(app, [
+        "segment", str(video), "--masks", str(masks), "--method", method, "--untrained", "--size", "0",
+        "--out", str(tmp_path / "out"), "--quiet",
+    ])
+    assert result.exit_code == 0, result.output
+    pngs = sorted((tmp_path / "out").glob("*.png"))
+    assert [p.stem for p in pngs] == [f"{i:05d}" for i in range(7)]
+    labels = [np.array(Image.open(p)) for p in pngs]
+    assert np.array_equal(labels[0], np.where(clip.labels[0] == 1, 1, 0))
+    assert all(set(np.unique(lab)) <= {0, 1} for lab in labels[:3])
+    assert np.array_equal(labels[3] == 2, clip.labels[3] == 2)  # the new object is exactly its mask there
+    assert all(set(np.unique(lab)) <= {0, 1, 2} for lab in labels[3:])
+
+
+def test_stm_untrained_through_the_cli_with_an_object_that_appears_later(tmp_path):
+    _segment_late_object_clip(tmp_path, "stm")
+
+
+def test_flowvos_untrained_through_the_cli_with_an_object_that_appears_later(tmp_path):
+    _segment_late_object_clip(tmp_path, "flowvos")

@@ -179,3 +179,17 @@ def test_memory_does_not_grow_with_video_length(tmp_path, small_clip):
         tracemalloc.stop()
     frame_bytes = small_clip.frames[0].nbytes
     assert peaks[1] < peaks[0] + 20 * frame_bytes, peaks
+
+
+def test_without_size_the_method_default_processing_size_is_used(tmp_path, small_clip):
+    class SmallDefault(CopyMethod):
+        default_size = 32
+
+    video = write_video(tmp_path / "clip.mp4", small_clip.frames)
+    Image.fromarray(small_clip.labels[0], mode="L").save(tmp_path / "mask.png")
+    method = SmallDefault()
+    result = segment_video(video, mask=tmp_path / "mask.png", method=method, out_dir=tmp_path / "out", progress=False)
+    assert result.processing_size == (32, 48) and method.sessions[0].shapes[0] == (32, 48)
+    from vostool.registry import get_method_class
+
+    assert get_method_class("flowvos").default_size == 240 and get_method_class("stm").default_size == 480

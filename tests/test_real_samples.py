@@ -35,10 +35,17 @@ def test_bike_two_objects_keep_ids_and_palette(tmp_path):
 
 
 def test_judo_objects_introduced_on_later_frames(tmp_path):
+    _judo(tmp_path, ["--set", "backbone=resnet18", "--set", "fast=true", "--set", "refine=false", "--size", "240"])
+
+
+def test_judo_with_stm_memory_groups_for_later_objects(tmp_path):
+    _judo(tmp_path, ["--method", "stm", "--size", "120"])
+
+
+def _judo(tmp_path, method_args):
     root = shared_path("samples", "cutie_examples")
     output = _segment([root / "JPEGImages/480p/judo", "--masks", root / "Annotations/480p/judo", "--untrained",
-                       "--set", "backbone=resnet18", "--set", "fast=true", "--set", "refine=false", "--size", "240",
-                       "--out", tmp_path / "out"])
+                       *method_args, "--out", tmp_path / "out"])
     assert "853x480" in output and "nearest" in output  # the 00005.png size mismatch is warned about
     run = json.loads((tmp_path / "out" / "vostool-run.json").read_text())
     assert run["object_ids"] == [1, 2, 3, 4]

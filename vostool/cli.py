@@ -134,7 +134,8 @@ def segment(
     method: str = typer.Option("frtm", "--method", "-m", help="Method (see `vostool methods`)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for one indexed PNG per frame."),
     overlay: Optional[Path] = typer.Option(None, "--overlay", help="Video file of the frames with the masks blended in."),
-    size: int = typer.Option(480, "--size", help="Processing short side in pixels; 0 = native resolution."),
+    size: Optional[int] = typer.Option(None, "--size", help="Processing short side in pixels; 0 = native resolution; "
+                                       "default: the method's (480; flowvos 240, as its authors)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16 (autocast where safe)."),
     weights: Optional[str] = typer.Option(None, "--weights", "-w", help="Checkpoint file (vostool or the authors') or named weights."),
@@ -226,7 +227,7 @@ def evaluate(
     weights: Optional[str] = typer.Option(None, "--weights", "-w", help="Checkpoint file or named weights for --method."),
     untrained: bool = typer.Option(False, "--untrained", help="Random weights (smoke tests)."),
     set_: List[str] = typer.Option([], "--set", help="Method option key=value (repeatable)."),
-    size: int = typer.Option(480, "--size", help="Processing short side; 0 = native."),
+    size: Optional[int] = typer.Option(None, "--size", help="Processing short side; 0 = native; default: the method's."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where --method writes the masks "

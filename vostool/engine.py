@@ -1,9 +1,10 @@
 """Segment a video: frames in, a method's Session in the middle, label PNGs and an overlay out.
 
-For each frame the engine resizes to the processing size (short side ``size``, default 480), calls
-``session.step``, resizes the probabilities back bilinearly, takes the argmax as labels (object ids
-as the user gave them) and hands them to the writers. Objects introduced on a frame keep exactly
-their given mask at the original resolution. Decoding and writing run on background threads.
+For each frame the engine resizes to the processing size (short side ``size``, by default the
+method's: 480, FlowVOS 240), calls ``session.step``, resizes the probabilities back bilinearly, takes
+the argmax as labels (object ids as the user gave them) and hands them to the writers. Objects
+introduced on a frame keep exactly their given mask at the original resolution. Decoding and writing
+run on background threads.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from vostool.io.video import iter_frames, probe
 from vostool.io.writers import OverlayVideoWriter, PngSequenceWriter
 from vostool.methods.base import Method
 from vostool.progress import NoProgress, ProgressReporter, TqdmProgress
+from vostool.registry import get_method_class
 
 log = logging.getLogger("vostool")
 RUN_FILE = "vostool-run.json"
@@ -95,7 +97,7 @@ def segment_video(
     method: str | Method = "frtm",
     out_dir: str | Path | None = None,
     overlay: str | Path | None = None,
-    size: int = 480,
+    size: int | None = None,
     device: str = "auto",
     precision: str = "fp32",
     weights: str | None = None,
@@ -110,7 +112,9 @@ def segment_video(
 
     Everything is checked (video, masks, outputs, options, weights) before the first frame is
     processed. PNGs go to ``out_dir`` (named like the input frames), the overlay to ``overlay``, and a
-    description of the run to ``out_dir/vostool-run.json``. ``max_frames`` stops after that many frames.
+    description of the run to ``out_dir/vostool-run.json``. ``size`` is the processing short side
+    (0 = native); None takes the method's default (``Method.default_size``: 480, FlowVOS 240).
+    ``max_frames`` stops after that many frames.
     """
     started = time.perf_counter()
     started_at = datetime.datetime.now(datetime.timezone.utc)
@@ -118,6 +122,8 @@ def segment_video(
     out_path = Path(out_dir) if out_dir is not None else None
     overlay_path = Path(overlay) if overlay is not None else None
     info = probe(video)
+    if size is None:
+        size = (type(method) if isinstance(method, Method) else get_method_class(method)).default_size
     proc = processing_size(info.height, info.width, size)
     schedule, palette, warnings = prepare_masks(info, mask, masks_dir, proc)
     mask_files = [str(m.path) for m in schedule.values()]

@@ -43,12 +43,23 @@ METHODS: dict[str, MethodEntry] = {
         summary="transductive label propagation: softmax affinity to 9 sparse+dense earlier frames, spatial prior",
         paper="Zhang et al., A Transductive Approach for Video Object Segmentation, CVPR 2020",
     ),
+    "stm": MethodEntry(
+        name="stm",
+        target="vostool.methods.stm:STM",
+        summary="space-time memory network: every memorised frame's keys attended by the query frame",
+        paper="Oh et al., Video Object Segmentation using Space-Time Memory Networks, ICCV 2019",
+    ),
+    "flowvos": MethodEntry(
+        name="flowvos",
+        target="vostool.methods.flowvos:FlowVOS",
+        summary="STM-cycle plus a weakly-supervised flow module that warps the previous mask into the decoder",
+        paper="Gong et al., FlowVOS: Weakly-Supervised Visual Warping for Detail-Preserving and Temporally "
+              "Consistent Single-Shot VOS, BMVC 2021",
+    ),
 }
 
 # Methods the project will implement; asking for one gives a clear "not available yet" message.
 PLANNED: dict[str, str] = {
-    "stm": "Space-Time Memory networks (ICCV 2019)",
-    "flowvos": "Weakly-supervised visual warping on STM-cycle (BMVC 2021)",
     "munet": "Motion-uncertainty-aware STM",
 }
 

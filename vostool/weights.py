@@ -71,6 +71,9 @@ NAMED_WEIGHTS: dict[str, NamedWeights] = {
                      arch={"backbone": "resnet50"}),
         NamedWeights("tvos_youtube_train", "tvos", _gdrive("1U6sX9EUpOvDRFyaqDVpsi3plTnI2Witp"),
                      "tvos_youtube_train.pth.tar", "TVOS ResNet-50, YouTube-VOS train", arch={"backbone": "resnet50"}),
+        NamedWeights("stm", "stm", "https://www.dropbox.com/s/mtfxdr93xc3q55i/STM_weights.pth?dl=1", "STM_weights.pth",
+                     "STM (Oh et al.), the authors' released model (their DAVIS 2016/2017 evaluation)",
+                     arch={"third_channel": "others"}),
     ]
 }
 

@@ -33,7 +33,7 @@ class EngineSettings:
     weights: str | None = None
     untrained: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
-    size: int = 480
+    size: int | None = None  # None: the method's default processing size
     device: str = "auto"
     precision: str = "fp32"
 

@@ -142,6 +142,8 @@ class Method(abc.ABC):
 
     name: ClassVar[str]
     Options: ClassVar[type]
+    # Processing short side used when the user gives no --size (the authors' resolution).
+    default_size: ClassVar[int] = 480
     # State-dict prefixes a checkpoint may leave out because complete_state_dict() supplies them.
     completed_prefixes: ClassVar[tuple[str, ...]] = ()
 

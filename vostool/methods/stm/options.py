@@ -1,0 +1,42 @@
+"""Options of STM-based methods. Defaults are the authors' inference settings (``eval_DAVIS.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from vostool.errors import OptionError
+
+
+def _opt(default, help: str, arch: bool = False):
+    return field(default=default, metadata={"help": help, "arch": arch})
+
+
+@dataclass(frozen=True)
+class STMOptions:
+    method_name = "stm"
+
+    third_channel: Literal["others", "background"] = _opt(
+        "others", "memory encoder's third input: others = union of the other objects (STM), background = "
+        "1 - own mask (STM-cycle); set by the weights", arch=True)
+    mem_every: int = _opt(5, "memorise every N-th frame (besides the first and the previous frame)")
+    max_memory_frames: int | None = _opt(
+        None, "cap on the frames one read attends to (first and previous frame included; the oldest others "
+        "are dropped); none = unlimited, as the authors")
+    pad_to: int | None = _opt(
+        None, "pad height and width to a multiple of this (default: 16 with STM weights, as STM; "
+        "1 = no padding with STM-cycle weights, as STM-cycle)")
+
+    @property
+    def resolved_pad(self) -> int:
+        if self.pad_to is not None:
+            return self.pad_to
+        return 16 if self.third_channel == "others" else 1
+
+    def validate(self) -> None:
+        if self.mem_every < 1:
+            raise OptionError("--set mem_every: must be at least 1")
+        if self.max_memory_frames is not None and self.max_memory_frames < 2:
+            raise OptionError("--set max_memory_frames: must be at least 2 (the first and the previous frame) or none")
+        if self.pad_to is not None and self.pad_to < 1:
+            raise OptionError("--set pad_to: must be at least 1 (1 = no padding)")
