@@ -225,6 +225,10 @@ def weights_list() -> None:
         for entry in NAMED_WEIGHTS.values():
             cached = (cache_dir() / entry.method / entry.filename).exists()
             table.add_row(entry.name, entry.method, "yes" if cached else "no", entry.description)
+        from vostool.training.demo import demo_rows
+
+        for row in demo_rows():
+            table.add_row(*row)
         _stdout().print(table)
 
 
@@ -255,6 +259,11 @@ def weights_convert(
 
         summary = convert_weights(src, dst, method, with_backbone=with_backbone, overwrite=overwrite)
         _stdout().print(summary)
+
+
+from vostool.cli_training import register as _register_training  # noqa: E402  (train, synth)
+
+_register_training(app)
 
 
 def main() -> None:
