@@ -172,3 +172,22 @@ def test_validation_scores_follow_the_davis_rules():
             assert f == pytest.approx(np.mean(frames["F"]), abs=1e-12)
             checked += 1
     assert checked > 5
+
+
+def test_training_on_davis_and_youtube_vos_layouts_together(tmp_path):
+    from test_clips import _ytvos
+    from vostool.data.synth_dataset import write_dataset
+    from vostool.data.synth_video import SynthConfig
+
+    davis = tmp_path / "davis"
+    write_dataset(davis, 2, SynthConfig(height=48, width=64, frames=6), seed=3, split="train")
+    write_dataset(davis, 1, SynthConfig(height=48, width=64, frames=6), seed=4, split="val", overwrite=True)
+    ytvos = _ytvos(tmp_path / "ytvos", videos=2, frames=5)
+    result = _train(tmp_path, "real", steps=2, data=[f"davis:{davis}", f"ytvos:{ytvos}"], val=[f"davis:{davis}"],
+                    settings={"ytvos_samples": "3", "min_object_pixels": "20"})
+    assert result.step == 2 and result.last_val["objects"] >= 1
+    plan = _train(tmp_path, "plan", data=[f"davis:{davis}", f"ytvos:{ytvos}"],
+                  settings={"ytvos_samples": "3", "min_object_pixels": "20"}, dry_run=True)
+    davis_units = sum(len(u) for u in ClipDataset([open_source(f"davis:{davis}", min_frames=4)],
+                                                  FRTMRecipe(min_object_pixels=20)).units)
+    assert plan["clips_per_epoch"] == 8 * davis_units + 3

@@ -32,6 +32,7 @@ class SynthConfig:
     min_objects: int = 1
     max_objects: int = 3
     distractors: int = 1  # at most this many unlabelled look-alikes of the objects
+    radius: tuple[float, float] = (0.12, 0.25)  # object radius range, as a fraction of the short side
     speed: float = 1.0  # scales every object's motion (some objects move 2.5x faster)
     camera_motion: float = 1.0  # background pan (objects follow it half-way, parallax)
     leave: float = 0.3  # probability that an object's path leaves the frame and comes back
@@ -49,6 +50,8 @@ class SynthConfig:
             raise OptionError("synthetic video: need 1 <= min_objects <= max_objects <= 255")
         if self.distractors < 0 or not 0 <= self.leave <= 1:
             raise OptionError("synthetic video: distractors >= 0 and 0 <= leave <= 1")
+        if not 0 < self.radius[0] <= self.radius[1] < 0.5:
+            raise OptionError("synthetic video: radius=LOW,HIGH with 0 < LOW <= HIGH < 0.5")
 
 
 @dataclass
@@ -187,7 +190,7 @@ class SyntheticVideo:
         cfg = self.config
         h, w = cfg.height, cfg.width
         side = min(h, w)
-        radius = max(4.0, rng.uniform(0.1, 0.2) * side)
+        radius = max(4.0, rng.uniform(*cfg.radius) * side)
         leaves = rng.random() < cfg.leave
         pad = -1.6 * radius if leaves else radius
         fast = rng.choice([0.6, 1.0, 1.0, 2.5])

@@ -74,7 +74,7 @@ def _binary_iou(prob: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 class FRTMTraining(nn.Module):
-    """``forward(batch)`` -> ``{"loss", "bce", "iou", "tm_cache_hits"}`` (see the module docstring)."""
+    """``forward(batch)`` -> ``{"loss", "bce", "iou", "fg_prob", "tm_cache_hits"}`` (see the module docstring)."""
 
     def __init__(self, method, recipe: FRTMRecipe, env: TrainingEnv) -> None:
         super().__init__()
@@ -190,6 +190,7 @@ class FRTMTraining(nn.Module):
             hits += int(hit)
         total = images.new_zeros(())
         iou = images.new_zeros(())
+        fg_prob = images.new_zeros(())
         for t in range(1, length):
             with torch.no_grad():
                 stages = network.backbone.run(network.normalize(images[:, t]), "layer4")
@@ -204,8 +205,10 @@ class FRTMTraining(nn.Module):
             with torch.autocast(images.device.type, enabled=False):  # BCE is unsafe under autocast
                 total = total + F.binary_cross_entropy(prob, target)
             iou = iou + _binary_iou(prob.detach(), target)
+            # How sure the refiner is on the object: FRTM's merge and memory need > 0.5 there.
+            fg_prob = fg_prob + (prob.detach() * target).sum() / target.sum().clamp(min=1)
         frames = length - 1
-        return {"loss": total, "bce": total.detach() / frames, "iou": iou / frames,
+        return {"loss": total, "bce": total.detach() / frames, "iou": iou / frames, "fg_prob": fg_prob / frames,
                 "tm_cache_hits": torch.tensor(hits / num)}
 
 
