@@ -285,6 +285,10 @@ def weights_list() -> None:
         for entry in NAMED_WEIGHTS.values():
             cached = (cache_dir() / entry.method / entry.filename).exists()
             table.add_row(entry.name, entry.method, "yes" if cached else "no", entry.description)
+        from vostool.training.demo import demo_rows
+
+        for row in demo_rows():
+            table.add_row(*row)
         _stdout().print(table)
 
 
@@ -389,6 +393,9 @@ def _print_benchmark(report: dict) -> None:
     console.print(table)
     protocol = report["protocol"]
     console.print("protocol: " + "; ".join(f"{k}: {v}" for k, v in protocol.items()))
+from vostool.cli_training import register as _register_training  # noqa: E402  (train, synth)
+
+_register_training(app)
 
 
 def main() -> None:

@@ -215,6 +215,10 @@ def resolve(method: str, spec: str | os.PathLike | None, default: str | None) ->
     path = Path(text).expanduser()
     if path.is_file():
         return path, str(path)
+    if text == "demo":  # trained here on synthetic video on first use, then cached (vostool.training.demo)
+        from vostool.training.demo import demo_weights
+
+        return demo_weights(method), "demo"
     if path.is_dir():
         raise WeightsError(f"--weights {text} is a folder; give a checkpoint file")
     if text in NAMED_WEIGHTS:

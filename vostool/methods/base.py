@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -124,6 +125,18 @@ class PerObjectSession(Session):
 
 
 @dataclass
+class TrainingEnv:
+    """What the trainer tells a method's training module about the run."""
+
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    # A vostool.training.cache.TensorCache for per-sample results (FRTM's pre-learned target models),
+    # or None when caching is off.
+    cache: Any = None
+    backbone_weights: str = "imagenet"  # imagenet | none | a file path (see --backbone-weights)
+    backbone_fingerprint: str = ""  # identifies the backbone's weights (for cache keys)
+
+
+@dataclass
 class Checkpoint:
     """Weights in vostool's naming, ready for a strict ``load_state_dict``."""
 
@@ -144,6 +157,8 @@ class Method(abc.ABC):
     Options: ClassVar[type]
     # Processing short side used when the user gives no --size (the authors' resolution).
     default_size: ClassVar[int] = 480
+    # The training recipe dataclass (a vostool.training.recipe.Recipe subclass); None: not trainable yet.
+    Recipe: ClassVar[type | None] = None
     # State-dict prefixes a checkpoint may leave out because complete_state_dict() supplies them.
     completed_prefixes: ClassVar[tuple[str, ...]] = ()
 
@@ -223,9 +238,38 @@ class Method(abc.ABC):
     def new_session(self) -> Session:
         """A fresh session for one video."""
 
-    def training_module(self) -> nn.Module:
-        """forward(batch) -> dict of named losses. Provided by methods once their training lands."""
-        raise NotImplementedError(f"training {self.name} is not available in this version")
+    def training_module(self, recipe: Any = None, env: "TrainingEnv | None" = None) -> nn.Module:
+        """The module that ``vostool train`` optimises (see docs/architecture.md, "Training").
+
+        ``forward(batch)`` takes a batch of clips (vostool.data.clips: ``frames`` (B, T, 3, H, W) uint8,
+        ``labels`` (B, T, H, W) uint8, ``num_objects`` (B,), ``info``) and returns a dict of named scalar
+        tensors: the total loss to minimise under ``"loss"``, other losses and metrics beside it (logged).
+        The module shares its parameters with ``self.network``, so the trained weights are this method's
+        weights; only parameters with ``requires_grad`` are optimised. ``recipe`` is an instance of
+        ``self.Recipe`` (defaults when None).
+        """
+        from vostool.errors import MethodError
+
+        raise MethodError(f"training {self.name} is not available in this version")
+
+    def load_backbone(self, path: str) -> None:
+        """``--backbone-weights PATH``: a torchvision-style state dict for ``network.backbone`` (strict;
+        classifier keys ``fc.*`` are ignored). Methods whose backbone lives elsewhere override this."""
+        from vostool.weights import load_state_strict, read_checkpoint
+
+        backbone = getattr(self.network, "backbone", None)
+        if backbone is None:
+            raise NotImplementedError(f"{self.name} has no 'backbone' module to load {path} into")
+        raw = read_checkpoint(Path(path))
+        state = raw.get("state_dict", raw) if isinstance(raw, dict) else raw
+        if not isinstance(state, dict):
+            from vostool.errors import WeightsError
+
+            raise WeightsError(f"{path} is not a state dict of backbone weights")
+        state = {k[len("backbone."):] if k.startswith("backbone.") else k: v for k, v in state.items()
+                 if not k.startswith("fc.")}
+        load_state_strict(backbone, state, str(path), f"{self.name} backbone")
+        self.network.to(self.device)
 
     def to(self, device: torch.device | str) -> "Method":
         self.device = torch.device(device)

@@ -11,7 +11,9 @@ from vostool.errors import WeightsError
 from vostool.methods.backbones import ResNetBackbone, stage_channels
 from vostool.methods.base import Checkpoint, Method
 from vostool.methods.frtm.options import FRTMOptions
+from vostool.methods.frtm.recipe import FRTMRecipe
 from vostool.methods.frtm.segnet import SegNetwork
+from vostool.training.demo import DemoRecipe
 
 # FRTM names its feature levels one above torchvision's stages.
 FRTM_TO_TORCHVISION = {"layer5": "layer4", "layer4": "layer3", "layer3": "layer2", "layer2": "layer1"}
@@ -56,6 +58,13 @@ class FRTM(Method):
 
     name = "frtm"
     Options = FRTMOptions
+    Recipe = FRTMRecipe
+    # --weights demo: a small model trained here on synthetic video on first use (vostool.training.demo).
+    demo_training = DemoRecipe(
+        data="synthetic:videos=40,frames=12",
+        settings={"backbone": "resnet18", "size": "240,320", "batch_size": "2", "tm_num_aug": "5", "workers": "1"},
+        steps=250, max_minutes=5.0,
+    )
     completed_prefixes = ("backbone.",)
 
     @classmethod
@@ -99,3 +108,9 @@ class FRTM(Method):
         from vostool.methods.frtm.session import FRTMSession
 
         return FRTMSession(self)
+
+    def training_module(self, recipe=None, env=None) -> nn.Module:
+        """Trains the refiner; see vostool.methods.frtm.training."""
+        from vostool.methods.frtm.training import training_module
+
+        return training_module(self, recipe, env)

@@ -1,0 +1,166 @@
+"""Proof that training works: a short CPU run on synthetic video beats copying the first mask.
+
+    python benchmarks/bench_train_proof.py                    # every method in PROOFS, 20 minutes each
+    python benchmarks/bench_train_proof.py --methods frtm --minutes 20 --threads 1
+    python benchmarks/bench_train_proof.py --demo             # the --weights demo model on the bundled example
+
+For each method: train for at most ``--minutes`` (wall clock, everything included) on synthetic videos
+(seed 0) with a random frozen backbone, then score ``last.pt`` on 10 held-out synthetic videos
+(seed 1, never seen in training) with the DAVIS J&F rules, next to the copy-the-first-mask baseline
+and, where a method has them, ablations (FRTM: the target model alone, "D-only"). Prints a Markdown
+table for docs/benchmarks.md and writes ``OUT/proof-results.json``.
+
+``--demo`` trains the demo weights from scratch (as on a fresh machine), then segments
+examples/two_objects.mp4 through ``segment_video`` (the README's first command) and scores it against
+the generator's ground truth, next to copying the first mask.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from vostool.data.sources import open_source  # noqa: E402
+from vostool.loader import load_method  # noqa: E402
+from vostool.training import train  # noqa: E402
+from vostool.training.validate import copy_baseline, evaluate, held_out_videos  # noqa: E402
+
+
+@dataclass
+class Proof:
+    """How a method is trained for the proof, and how its checkpoint is run for scoring."""
+
+    settings: dict[str, str]  # --set values; departures from the paper are listed in ``departures``
+    departures: str
+    inference: dict[str, str] = field(default_factory=dict)  # method options for scoring
+    ablations: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> extra method options
+    data: str = "synthetic:videos=40,frames=16"
+    size: tuple[int, int] = (240, 432)
+
+
+PROOFS: dict[str, Proof] = {
+    "frtm": Proof(
+        settings={"backbone": "resnet18", "size": "240,432", "batch_size": "2", "tm_num_aug": "5", "workers": "1"},
+        departures="ResNet-18 (the paper's 'fast' backbone) with random frozen weights instead of ImageNet; 240x432 "
+                   "instead of 480x854; batch 2 instead of 16; 5 first-frame samples for the training target "
+                   "models instead of 15; scored with fast=true",
+        inference={"fast": "true"},
+        ablations={"D-only (no refiner)": {"refine": "false"}},
+    ),
+}
+
+
+class _Bar:
+    def start(self, total, done, description):
+        self.t0, self.total = time.perf_counter(), total
+
+    def update(self, step, metrics):
+        if step % 10 == 0:
+            print(f"  step {step}: loss {metrics.get('loss', float('nan')):.4f} "
+                  f"({time.perf_counter() - self.t0:.0f} s)", flush=True)
+
+    def message(self, text):
+        print("  " + text, flush=True)
+
+    def stop(self):
+        pass
+
+
+def prove(method: str, proof: Proof, minutes: float, out: Path, val_videos: int) -> dict:
+    load_start = os.getloadavg()[0]
+    started = time.perf_counter()
+    result = train(method, [proof.data], name=f"proof-{method}", runs_dir=out, settings=proof.settings,
+                   max_minutes=minutes, backbone_weights="none", overwrite=True, progress=_Bar(),
+                   seed=0)
+    train_minutes = (time.perf_counter() - started) / 60
+    load_end = os.getloadavg()[0]
+    videos = held_out_videos([open_source(f"synthetic:videos={val_videos},seed=1", "val", proof.size)])
+    weights = str(out / f"proof-{method}" / "last.pt")
+    row = {"method": method, "train_minutes": round(train_minutes, 2), "steps": result.step,
+           "samples": result.step * int(proof.settings.get("batch_size", 0) or 0),
+           "copy": copy_baseline(videos, proof.size).as_dict(),
+           "trained": evaluate(load_method(method, proof.inference, weights=weights), videos, proof.size,
+                               torch.device("cpu")).as_dict(),
+           "ablations": {}, "departures": proof.departures, "threads": torch.get_num_threads(),
+           "load_average": [round(load_start, 2), round(load_end, 2)]}
+    for name, extra in proof.ablations.items():
+        method_obj = load_method(method, {**proof.inference, **extra}, weights=weights)
+        row["ablations"][name] = evaluate(method_obj, videos, proof.size, torch.device("cpu")).as_dict()
+    row["margin"] = round(row["trained"]["J&F"] - row["copy"]["J&F"], 2)
+    return row
+
+
+def demo(out: Path) -> dict:
+    """Train the demo weights from scratch and score them on the bundled example."""
+    from vostool.data.synthetic import make_clip
+    from vostool.engine import segment_video
+    from vostool.methods.frtm import FRTM
+    from vostool.training.demo import build_demo
+    from vostool.training.validate import score_sequence
+
+    path = out / "demo.pt"
+    started = time.perf_counter()
+    build_demo("frtm", FRTM.demo_training, path, progress=False, device="cpu")
+    minutes = (time.perf_counter() - started) / 60
+    clip = make_clip(num_frames=24, height=240, width=320, num_objects=2, seed=7)  # examples/make_example.py
+    masks = out / "demo_masks"
+    segment_video(ROOT / "examples/two_objects.mp4", mask=ROOT / "examples/two_objects_mask.png", method="frtm",
+                  weights=str(path), options={"fast": "true"}, size=240, out_dir=masks, overwrite=True, progress=False)
+    from PIL import Image
+
+    pred = np.stack([np.array(Image.open(p)) for p in sorted(masks.glob("*.png"))])
+    ours = np.array(score_sequence(pred, clip.labels))
+    copy = np.array(score_sequence(np.repeat(clip.labels[:1], len(clip.labels), 0), clip.labels))
+    jf = lambda s: round(100 * float(s.mean()), 2)  # noqa: E731  mean of J and F over objects
+    return {"demo_minutes": round(minutes, 2), "demo J&F": jf(ours), "copy J&F": jf(copy),
+            "threads": torch.get_num_threads(), "load_average": round(os.getloadavg()[0], 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", nargs="*", default=list(PROOFS))
+    parser.add_argument("--minutes", type=float, default=20.0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--val-videos", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=None, help="folder for the runs (default: a temporary one)")
+    parser.add_argument("--demo", action="store_true", help="score the demo weights on the bundled example instead")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or Path(tmp)
+        out.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("VOSTOOL_CACHE", str(out / "cache"))  # keep proof caches out of the user's
+        if args.demo:
+            row = demo(out)
+            print(json.dumps(row, indent=2))
+            print(f"\n| demo weights | training (min) | J&F on examples/two_objects.mp4 | copy first mask |\n"
+                  f"|---|---|---|---|\n| frtm | {row['demo_minutes']} | {row['demo J&F']} | {row['copy J&F']} |")
+            return
+        rows = []
+        for method in args.methods:
+            print(f"{method}: training for at most {args.minutes:g} minutes on {args.threads} thread(s)", flush=True)
+            rows.append(prove(method, PROOFS[method], args.minutes, out, args.val_videos))
+            print(json.dumps(rows[-1], indent=2), flush=True)
+        (out / "proof-results.json").write_text(json.dumps(rows, indent=2))
+        print("\n| method | minutes | steps | J&F trained | copy first mask | margin | ablations |")
+        print("|---|---|---|---|---|---|---|")
+        for r in rows:
+            ablations = "; ".join(f"{k}: {v['J&F']:.1f}" for k, v in r["ablations"].items()) or "-"
+            print(f"| {r['method']} | {r['train_minutes']:.1f} | {r['steps']} | {r['trained']['J&F']:.1f} | "
+                  f"{r['copy']['J&F']:.1f} | {r['margin']:+.1f} | {ablations} |")
+
+
+if __name__ == "__main__":
+    main()
