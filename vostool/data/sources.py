@@ -15,6 +15,7 @@ Label pixel counts of real datasets are computed once and cached in ``$VOSTOOL_C
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import json
 from collections import OrderedDict
@@ -29,21 +30,24 @@ from vostool.errors import DatasetError
 SOURCE_KINDS = ("davis", "ytvos", "folder", "synthetic")
 
 
-class Video:
+class Video(abc.ABC):
     """One video of a source: ``len(video)`` frames, each with an RGB image and a label map."""
 
     name: str
 
+    @abc.abstractmethod
     def __len__(self) -> int:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def frame(self, index: int) -> np.ndarray:
         """(H, W, 3) uint8 RGB."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def label(self, index: int) -> np.ndarray:
         """(H, W) uint8 ids (0 background)."""
-        raise NotImplementedError
+        ...
 
 
 class SequenceVideo(Video):
@@ -81,7 +85,7 @@ class SynthVideo(Video):
         return self.video.label(index)
 
 
-class Source:
+class Source(abc.ABC):
     """Videos of one dataset; ``counts(i)`` is a (T, 256) array of label pixel counts of video i.
 
     Sources are plain picklable objects, so data-loading worker processes can use them.
@@ -91,14 +95,17 @@ class Source:
     key: str = ""  # distinguishes sources in cache keys and logs
     description: str = ""
 
+    @abc.abstractmethod
     def __len__(self) -> int:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def video(self, index: int) -> Video:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def counts(self, index: int) -> np.ndarray:
-        raise NotImplementedError
+        ...
 
     def object_ids(self, index: int) -> list[int]:
         """Ids of the objects of video ``index`` that appear on some frame."""

@@ -257,9 +257,12 @@ class Method(abc.ABC):
         classifier keys ``fc.*`` are ignored). Methods whose backbone lives elsewhere override this."""
         from vostool.weights import load_state_strict, read_checkpoint
 
+        from vostool.errors import MethodError
+
         backbone = getattr(self.network, "backbone", None)
         if backbone is None:
-            raise NotImplementedError(f"{self.name} has no 'backbone' module to load {path} into")
+            raise MethodError(f"--backbone-weights {path}: {self.name} has no single backbone to load it into; "
+                              "use --backbone-weights imagenet or none")
         raw = read_checkpoint(Path(path))
         state = raw.get("state_dict", raw) if isinstance(raw, dict) else raw
         if not isinstance(state, dict):
