@@ -56,6 +56,8 @@ def test_sources_are_recognised_by_layout(davis_root, tmp_path):
     assert open_source(str(_ytvos(tmp_path))).kind == "ytvos"
     synth = open_source("synthetic:videos=3,seed=4,frames=5", size=(32, 48))
     assert len(synth) == 3 and synth.video(0).frame(0).shape == (32, 48, 3)
+    big = open_source("synthetic:videos=1,frames=2,radius=0.3/0.4", size=(32, 48))
+    assert big.config.radius == (0.3, 0.4)
     with pytest.raises(DatasetError, match="not a dataset"):
         open_source(str(tmp_path / "train"))
     with pytest.raises(DatasetError, match="not found"):

@@ -7,8 +7,9 @@ of every object (which frames show an object). ``--data`` / ``--val`` name sourc
 * ``ytvos:ROOT``     YouTube-VOS train (ROOT/train/meta.json; objects may appear after frame 0)
 * ``folder:ROOT``    every sequence of a DAVIS-layout folder (e.g. written by ``vostool synth``)
 * ``ROOT``           one of the above, recognised by its layout
-* ``synthetic[:key=value,...]``  procedural videos streamed from :mod:`vostool.data.synthetic`
-  (keys: ``videos``, ``seed`` and the fields of :class:`~vostool.data.synthetic.SynthConfig`)
+* ``synthetic[:key=value,...]``  procedural videos streamed from :mod:`vostool.data.synth_video`
+  (keys: ``videos``, ``seed`` and the fields of :class:`~vostool.data.synth_video.SynthConfig`; a
+  tuple field's values are joined with ``/``, e.g. ``radius=0.2/0.35``)
 
 Label pixel counts of real datasets are computed once and cached in ``$VOSTOOL_CACHE/datasets``.
 """
@@ -227,7 +228,8 @@ def _parse_synthetic(text: str, size: tuple[int, int] | None, default_videos: in
 
     _, _, rest = text.partition(":")
     items = [p for p in rest.split(",") if p.strip()] if rest else []
-    values = parse_assignments(items)
+    # Commas separate the items, so a tuple field's values are joined with "/" (radius=0.2/0.35).
+    values = {k: v.replace("/", ",") for k, v in parse_assignments(items).items()}
     try:
         videos = int(values.pop("videos", default_videos))
         seed = int(values.pop("seed", 0))
