@@ -31,6 +31,9 @@ class ClipSettings:
         0.0, "DAVIS-layout and synthetic sources: also at least this fraction of the object's largest size")
     # How many clips make an epoch.
     repeats: int = setting(1, "DAVIS-layout and synthetic sources: clips per (sequence, object) per epoch")
+    clips_per_frame: bool = setting(
+        False, "one clip per frame of every video per epoch, starting at that frame and moved back so that it "
+        "fits in the video (TVOS: an epoch is every frame of the dataset); sequential clips only")
     ytvos_samples: int = setting(0, "YouTube-VOS: random (video, object) pairs per epoch (0: all, once)")
     ytvos_split: str = setting("", "YouTube-VOS: file listing the training videos (empty: all of train/meta.json)")
     # Geometry and colour, shared by all frames of a clip.
@@ -56,6 +59,8 @@ class ClipSettings:
 
         if self.clip_frames < 1 or self.objects < 1 or self.max_skip < 1 or self.repeats < 1:
             raise OptionError("--set clip_frames, objects, max_skip and repeats must be at least 1")
+        if self.clips_per_frame and self.clip_mode != "sequential":
+            raise OptionError("--set clips_per_frame=true needs clip_mode=sequential")
         for name in ("size", "crop"):
             value = getattr(self, name)
             if value is not None and min(value) < 8:

@@ -47,6 +47,7 @@ class Unit:
     source: int
     video: int
     obj: int | None
+    start: int | None = None  # clips_per_frame: the clip's first frame (moved back to fit the video)
 
 
 def _nearest_indices(n_in: int, n_out: int) -> np.ndarray:
@@ -101,6 +102,8 @@ class ClipDataset(torch.utils.data.Dataset):
                     units += [Unit(s, v, k) for k in ids]
             if not units:
                 raise DatasetError(f"{src.description}: no object is visible on any frame")
+            if self.settings.clips_per_frame:
+                units = [Unit(u.source, u.video, u.obj, t) for u in units for t in range(len(src.video(u.video)))]
             per_source.append(units)
         return per_source
 
@@ -157,7 +160,10 @@ class ClipDataset(torch.utils.data.Dataset):
                 skips[np.argmax(skips)] -= 1
             span = min(int(skips.sum()), n - 1)
             starts = np.flatnonzero(shown[: n - span]) if span < n else np.array([], dtype=int)
-            first = int(rng.choice(starts)) if len(starts) else int(rng.integers(0, n - span))
+            if unit.start is not None:  # the authors' TVOS dataset: the start moves back until the clip fits
+                first = min(unit.start, n - 1 - span)
+            else:
+                first = int(rng.choice(starts)) if len(starts) else int(rng.integers(0, n - span))
             frames = [first]
             for gap in skips:
                 frames.append(min(frames[-1] + int(gap), n - 1))

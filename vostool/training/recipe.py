@@ -33,6 +33,10 @@ class Recipe(ClipSettings):
     weight_decay: float = setting(0.0, "weight decay")
     schedule: Literal["constant", "step", "cosine"] = setting(
         "constant", "learning-rate schedule: constant; step (x lr_gamma every lr_step epochs); cosine to 0 over all epochs")
+    lr_min: float = setting(0.0, "cosine schedule: the final learning rate (PyTorch's eta_min)")
+    cosine_per_epoch: bool = setting(
+        False, "cosine schedule: change the rate once per epoch (PyTorch's CosineAnnealingLR stepped per epoch) "
+        "instead of at every step")
     lr_step: int = setting(1, "step schedule: epochs between decays")
     lr_gamma: float = setting(0.1, "step schedule: decay factor")
     grad_clip: float = setting(0.0, "clip the gradient norm to this value (0: off)")
@@ -47,6 +51,8 @@ class Recipe(ClipSettings):
         self.validate_clips()
         if self.lr <= 0 or self.epochs < 1 or self.batch_size < 1 or self.lr_step < 1:
             raise OptionError("--set lr, epochs, batch_size and lr_step must be positive")
+        if not 0 <= self.lr_min <= self.lr:
+            raise OptionError("--set lr_min: must be in [0, lr]")
         if self.val_every < 0 or self.save_every < 0 or self.workers < 0:
             raise OptionError("--set val_every, save_every and workers must be >= 0")
 
@@ -55,13 +61,19 @@ def lr_factor(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
     """Learning-rate multiplier before optimiser step ``step`` (0-based).
 
     ``step``: ``lr_gamma ** (epoch // lr_step)`` with epoch = completed epochs, which is PyTorch's
-    StepLR stepped once per epoch; ``cosine``: half a cosine from 1 to 0 over all steps of all epochs.
+    StepLR stepped once per epoch; ``cosine``: half a cosine from ``lr`` to ``lr_min`` over all steps of
+    all epochs, or over the epochs with ``cosine_per_epoch`` (PyTorch's CosineAnnealingLR with
+    ``T_max = epochs`` stepped once per epoch).
     """
     if recipe.schedule == "step":
         return recipe.lr_gamma ** ((step // max(steps_per_epoch, 1)) // recipe.lr_step)
     if recipe.schedule == "cosine":
-        total = max(recipe.epochs * steps_per_epoch, 1)
-        return 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+        if recipe.cosine_per_epoch:
+            done, total = step // max(steps_per_epoch, 1), recipe.epochs
+        else:
+            done, total = step, max(recipe.epochs * steps_per_epoch, 1)
+        cosine = 0.5 * (1 + math.cos(math.pi * min(done, total) / total))
+        return (recipe.lr_min + (recipe.lr - recipe.lr_min) * cosine) / recipe.lr
     return 1.0
 
 

@@ -11,6 +11,7 @@ from vostool.methods.base import Checkpoint, Method
 from vostool.methods.tvos.convert import convert_checkpoint
 from vostool.methods.tvos.model import TVOSNetwork
 from vostool.methods.tvos.options import TVOSOptions
+from vostool.methods.tvos.recipe import TVOSRecipe
 
 
 class TVOS(Method):
@@ -24,6 +25,7 @@ class TVOS(Method):
 
     name = "tvos"
     Options = TVOSOptions
+    Recipe = TVOSRecipe
 
     @classmethod
     def build_network(cls, options: TVOSOptions, pretrained_backbone: bool = False) -> nn.Module:
@@ -49,3 +51,9 @@ class TVOS(Method):
         from vostool.methods.tvos.session import TVOSSession
 
         return TVOSSession(self)
+
+    def training_module(self, recipe=None, env=None) -> nn.Module:
+        """Trains the whole embedding network; see vostool.methods.tvos.training."""
+        from vostool.methods.tvos.training import training_module
+
+        return training_module(self, recipe, env)
