@@ -50,7 +50,8 @@ def test_segment_untrained_writes_masks_and_prints_a_summary(tmp_path, inputs):
 
 def test_methods_lists_options():
     code, output = _run("methods")
-    assert code == 0 and "frtm" in output and "memory_size" in output and "not yet available" in output
+    assert code == 0 and "frtm" in output and "memory_size" in output and "displacement_sign" in output
+    assert "not yet available" not in output  # every planned method is available
 
 
 def _assert_one_line_error(code, output, pattern):
