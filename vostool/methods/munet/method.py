@@ -11,6 +11,7 @@ from vostool.errors import WeightsError
 from vostool.methods.base import Checkpoint, Method
 from vostool.methods.munet.network import NEW_PREFIXES, MUNetNetwork, stm_init_state
 from vostool.methods.munet.options import MUNetOptions
+from vostool.methods.munet.recipe import MUNetRecipe
 from vostool.methods.stm.method import STM, finish_network
 
 STM_PREFIX = "stm:"
@@ -50,12 +51,13 @@ class MUNet(Method):
 
     name = "munet"
     Options = MUNetOptions
+    Recipe = MUNetRecipe
     init_methods = ("stm",)
 
     @classmethod
     def build_network(cls, options: MUNetOptions, pretrained_backbone: bool = False) -> nn.Module:
         network = MUNetNetwork(options.network_third_channel, options.fusion, options.radius,
-                               options.displacement_sign, options.temperature)
+                               options.displacement_sign, options.temperature, options.motion)
         network = finish_network(network, pretrained_backbone)
         if options.init_from:
             source = stm_checkpoint(options.init_from)
@@ -88,6 +90,12 @@ class MUNet(Method):
         if any(k.startswith(NEW_PREFIXES) for k in checkpoint.state_dict):
             return checkpoint.state_dict
         return stm_init_state(self.network, checkpoint.state_dict, checkpoint.source)
+
+    def training_module(self, recipe=None, env=None) -> nn.Module:
+        """Paper 3.5; see vostool.methods.munet.training."""
+        from vostool.methods.munet.training import training_module
+
+        return training_module(self, recipe, env)
 
     def new_session(self):
         from vostool.methods.munet.session import MUNetSession

@@ -26,10 +26,12 @@ class MUNetNetwork(STMNetwork):
     """
 
     def __init__(self, third_channel: str | None = None, fusion: str = "msam", radius: int = 12, sign: int = 1,
-                 temperature: float = 1.0) -> None:
+                 temperature: float = 1.0, motion: bool = True) -> None:
         super().__init__(third_channel)
-        self.MULayer = MULayer()
-        self.MSAM = MSAM(fusion=fusion)
+        self.motion = motion
+        if motion:  # without it (the ablation's baseline) F^out = F^s and there are no new modules
+            self.MULayer = MULayer()
+            self.MSAM = MSAM(fusion=fusion)
         self.radius, self.sign, self.temperature = radius, sign, temperature
 
     def reduce(self, r4: torch.Tensor) -> torch.Tensor:
@@ -44,9 +46,6 @@ class MUNetNetwork(STMNetwork):
         """F^out = MSAM(F^s_t, F^m_t): the feature the query key and value are embedded from."""
         return self.MSAM(r4, self.motion_feature(reduced_t, reduced_prev))
 
-    def enhance_frames(self, r4_t: torch.Tensor, r4_prev: torch.Tensor) -> torch.Tensor:
-        """:meth:`enhance` from Enc-Q's features of both frames (training: batches of clips)."""
-        return self.enhance(r4_t, self.reduce(r4_t), self.reduce(r4_prev))
 
 
 def stm_init_state(network: MUNetNetwork, stm_state: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:

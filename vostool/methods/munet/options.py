@@ -20,6 +20,9 @@ class MUNetOptions(STMOptions):
     third_channel: Literal["none", "others", "background"] = _opt(
         "none", "Enc-R's inputs besides the frame: none = the object's mask only (the paper); others / "
         "background = STM's / STM-cycle's third map as well", arch=True)
+    motion: bool = _opt(
+        True, "the motion branch (MU-Layer + MSAM); false = the paper's baseline without it (query key/value "
+        "from F_s, as STM), for the ablation", arch=True)
     fusion: Literal["msam", "add"] = _opt(
         "msam", "how the motion feature enters: msam = F_s * sigmoid(conv1x1(F_m)) + F_s (the paper), "
         "add = F_s + F_m (the paper's ablation)", arch=True)

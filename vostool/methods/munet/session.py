@@ -29,7 +29,9 @@ class MUNetSession(STMSession):
         return reduced
 
     def query_embedding_input(self, frame: FrameState) -> torch.Tensor:
-        """F^out_t = MSAM(F^s_t, MU-Layer(F^s_t, F^s_{t-1}))."""
+        """F^out_t = MSAM(F^s_t, MU-Layer(F^s_t, F^s_{t-1})); F^s_t without the motion branch."""
+        if not self.network.motion:
+            return super().query_embedding_input(frame)
         assert self._prev is not None  # predict runs only once an earlier frame has objects
         r4 = frame.backbone()[0]
         current, previous = self._reduced_of(frame), self._reduced_of(self._prev[0])
