@@ -47,6 +47,9 @@ class MUNet(Method):
     path to an STM checkpoint loads every part shared with STM and leaves the MU-Layer and MSAM at
     their seeded random initialisation; ``--set init_from=SPEC`` does the same when the network is
     built (with ``--untrained`` or for ``vostool train``).
+
+    Training (``vostool train munet``, paper 3.5): see vostool.methods.munet.recipe and .training;
+    ``motion=false`` builds the paper's ablation baseline without the MU-Layer and MSAM.
     """
 
     name = "munet"
