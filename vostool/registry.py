@@ -60,7 +60,7 @@ METHODS: dict[str, MethodEntry] = {
         name="munet",
         target="vostool.methods.munet:MUNet",
         summary="STM whose query feature is enhanced by a cost-volume motion + uncertainty layer (MU-Layer, MSAM)",
-        paper="Sun et al., MUNet: Motion Uncertainty-aware Semi-supervised Video Object Segmentation, "
+        paper="Sun et al., MUNet: Motion Uncertainty-aware Semi-supervised Video Object Segmentation "
               "(no code released)",
     ),
 }

@@ -20,6 +20,8 @@ class MUNetOptions(STMOptions):
     third_channel: Literal["none", "others", "background"] = _opt(
         "none", "Enc-R's inputs besides the frame: none = the object's mask only (the paper); others / "
         "background = STM's / STM-cycle's third map as well", arch=True)
+    pad_to: int | None = _opt(
+        None, "pad height and width to a multiple of this (default 16, as STM)")
     motion: bool = _opt(
         True, "the motion branch (MU-Layer + MSAM); false = the paper's baseline without it (query key/value "
         "from F_s, as STM), for the ablation", arch=True)
