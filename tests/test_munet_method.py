@@ -122,6 +122,7 @@ def test_enc_q_runs_once_per_frame_and_the_mu_layer_compares_t_with_t_minus_1(un
             assert r4 is encoded[t][0]
             assert torch.allclose(current, network.reduce(encoded[t][0]))
             assert torch.allclose(previous, network.reduce(encoded[t - 1][0]))
+    assert session.memory_frames() == {0: [0, 3]}  # STM's schedule: frame 0 and the previous frame at frame 4
     for probs in outputs:
         assert probs.shape == (3, 48, 64) and torch.allclose(probs.sum(0), torch.ones(48, 64), atol=1e-5)
 
