@@ -5,8 +5,9 @@ cost volume's implementation against an unfold-based one.
     python benchmarks/bench_munet.py --size 480 --objects 1 3 --frames 8 --threads 2
 
 Per configuration, ``stm`` and ``munet`` (untrained weights: the computation does not depend on the
-weights' values) run the same frames back to back in one process, after a throw-away warm-up
-session; seconds per frame are the median after the first frame (which only stores the masks).
+weights' values) run the same frames in one process, their sessions taking turns frame by frame
+(after a throw-away warm-up session each), so changing load from other processes hits both alike;
+seconds per frame are the median after the first frame (which only stores the masks).
 The MU-Layer's time is measured inside the munet session by timing its calls (the 1x1 reduction
 once per frame, cost volume, soft displacement, uncertainty, motion network, MSAM), so its share is
 a ratio within one run. ``cost volume``: the batched-GEMM band correlation used by MUNet against an
@@ -48,21 +49,27 @@ class Stopwatch:
         return timed
 
 
-def per_frame(method, images, mask, frames: int, watch: Stopwatch | None = None) -> tuple[float, float]:
-    """Median seconds per frame after the first, and the median seconds inside ``watch`` per frame."""
+def per_frame(methods: dict, images, mask, frames: int) -> dict[str, tuple[float, float]]:
+    """``methods``: name -> (method, Stopwatch or None). The sessions advance in turn, frame by frame,
+    so load from other processes hits all of them alike. Returns name -> (median seconds per frame
+    after the first, median seconds inside the stopwatch per frame)."""
     with torch.inference_mode():
-        warm = method.new_session()
-        for t in range(3):
-            warm.step(images[t], mask if t == 0 else None)
-        session = method.new_session()
-        totals, inside = [], []
+        sessions = {}
+        for name, (method, _) in methods.items():
+            warm = method.new_session()
+            for t in range(3):
+                warm.step(images[t], mask if t == 0 else None)
+            sessions[name] = method.new_session()
+        totals = {name: [] for name in methods}
+        inside = {name: [] for name in methods}
         for t in range(frames):
-            before = watch.seconds if watch else 0.0
-            start = time.perf_counter()
-            session.step(images[t % len(images)], mask if t == 0 else None)
-            totals.append(time.perf_counter() - start)
-            inside.append((watch.seconds if watch else 0.0) - before)
-    return statistics.median(totals[1:]), statistics.median(inside[1:])
+            for name, (_, watch) in methods.items():
+                before = watch.seconds if watch else 0.0
+                start = time.perf_counter()
+                sessions[name].step(images[t % len(images)], mask if t == 0 else None)
+                totals[name].append(time.perf_counter() - start)
+                inside[name].append((watch.seconds if watch else 0.0) - before)
+    return {name: (statistics.median(totals[name][1:]), statistics.median(inside[name][1:])) for name in methods}
 
 
 def unfold_cost_volume(query: torch.Tensor, reference: torch.Tensor, radius: int) -> torch.Tensor:
@@ -112,8 +119,8 @@ def main() -> None:
     network.enhance = watch.wrap(network.enhance)  # cost volume, displacement, uncertainty, motion net, MSAM
     for objects in args.objects:
         images, mask = frames_and_mask(args.size, objects)
-        stm_s, _ = per_frame(stm, images, mask, args.frames)
-        munet_s, mu_s = per_frame(munet, images, mask, args.frames, watch)
+        times = per_frame({"stm": (stm, None), "munet": (munet, watch)}, images, mask, args.frames)
+        (stm_s, _), (munet_s, mu_s) = times["stm"], times["munet"]
         print(f"| {objects} | {stm_s:.3f} | {munet_s:.3f} | {munet_s / stm_s:.2f} | {mu_s:.3f} | {mu_s / munet_s:.1%} |",
               flush=True)
     gemm, unfold, diff = cost_volume_ratio(args.size)
