@@ -211,7 +211,7 @@ def methods(name: Optional[str] = typer.Argument(None, help="Show one method's o
             for row in describe_options(cls.Options):
                 table.add_row(*row)
             console.print(table)
-        if not name:
+        if not name and PLANNED:
             console.print("not yet available: " + ", ".join(f"{k} ({v})" for k, v in PLANNED.items()))
 
 

@@ -56,12 +56,17 @@ METHODS: dict[str, MethodEntry] = {
         paper="Gong et al., FlowVOS: Weakly-Supervised Visual Warping for Detail-Preserving and Temporally "
               "Consistent Single-Shot VOS, BMVC 2021",
     ),
+    "munet": MethodEntry(
+        name="munet",
+        target="vostool.methods.munet:MUNet",
+        summary="STM whose query feature is enhanced by a cost-volume motion + uncertainty layer (MU-Layer, MSAM)",
+        paper="Sun et al., MUNet: Motion Uncertainty-aware Semi-supervised Video Object Segmentation "
+              "(no code released)",
+    ),
 }
 
 # Methods the project will implement; asking for one gives a clear "not available yet" message.
-PLANNED: dict[str, str] = {
-    "munet": "Motion-uncertainty-aware STM",
-}
+PLANNED: dict[str, str] = {}
 
 
 def method_names() -> list[str]:

@@ -300,6 +300,13 @@ def checkpoint_for_method(method_cls: "type[Method]", spec: str | os.PathLike | 
     """Resolve, read and convert weights for ``method_cls`` into a Checkpoint in vostool's names."""
     from vostool.methods.base import Checkpoint
 
+    # "OTHER:SPEC": initialise from another method's weights (e.g. munet from stm:STM_weights.pth)
+    other, sep, rest = str(spec if spec is not None else method_cls.default_weights(options) or "").partition(":")
+    if sep and other in method_cls.init_methods:
+        from vostool.registry import get_method_class
+
+        other_cls = get_method_class(other)
+        return method_cls.checkpoint_from(other, checkpoint_for_method(other_cls, rest, other_cls.Options()))
     path, label = resolve(method_cls.name, spec, method_cls.default_weights(options))
     raw = read_checkpoint(path)
     digest = sha256_file(path)

@@ -161,6 +161,8 @@ class Method(abc.ABC):
     Recipe: ClassVar[type | None] = None
     # State-dict prefixes a checkpoint may leave out because complete_state_dict() supplies them.
     completed_prefixes: ClassVar[tuple[str, ...]] = ()
+    # Methods whose weights can initialise this one: ``--weights OTHER:SPEC`` (see checkpoint_from).
+    init_methods: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Any, network: nn.Module, device: torch.device | str = "cpu") -> None:
         self.options = options
@@ -195,6 +197,13 @@ class Method(abc.ABC):
 
         Raises WeightsError naming what is wrong when the file is not such a checkpoint.
         """
+
+    @classmethod
+    def checkpoint_from(cls, method: str, checkpoint: Checkpoint) -> Checkpoint:
+        """``--weights OTHER:SPEC``: this method's checkpoint made from ``method``'s converted weights
+        (a method in ``init_methods``). Parts the other method lacks are filled by
+        :meth:`complete_state_dict`."""
+        raise NotImplementedError(f"{cls.name} cannot be initialised from {method} weights")
 
     @classmethod
     def default_weights(cls, options: Any) -> str | None:
