@@ -195,3 +195,21 @@ def test_dry_run_shows_the_recipe(tmp_path, method):
     assert "recipe.lr" in result.output and "1e-05" in result.output and "recipe.weight_decay" in result.output
     assert ("recipe.code_quirks" in result.output) == (method == "flowvos")
     assert not (tmp_path / method).exists()
+
+
+def test_flowvos_stage_two_starts_from_an_stm_cycle_checkpoint(tmp_path):
+    from vostool.methods.stm.network import STMNetwork
+
+    with torch.random.fork_rng():
+        torch.manual_seed(5)
+        cycle = STMNetwork("background").state_dict()
+    torch.save({"epoch": 240, "state_dict": cycle, "max_skip": [50, 10]}, tmp_path / "recurrent.pth.tar")
+    fresh = FlowVOS.build({}).network.state_dict()
+    module, _ = _module(FlowVOS, {"base_epochs": "0", "init": str(tmp_path / "recurrent.pth.tar")})
+    state = module.network.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in cycle.items())
+    flow = [k for k in state if k.startswith(("FlowRegressor.", "Decoder.flow_mixer."))]
+    assert flow and all(torch.equal(state[k], fresh[k]) for k in flow)
+    with pytest.raises(Exception, match="third_channel"):  # an STM file (others) is refused, not guessed
+        torch.save(STMNetwork("others").state_dict(), tmp_path / "stm.pth")
+        _module(FlowVOS, {"init": str(tmp_path / "stm.pth")})

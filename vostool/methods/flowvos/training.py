@@ -44,6 +44,25 @@ class FlowVOSTraining(STMTraining):
         self.segmentation_params = [p for name, p in self.network.named_parameters() if not name.startswith(FLOW_PARTS)]
         self.flow_stage = True
 
+    def load_initial(self, method, path: str) -> None:
+        """A FlowVOS checkpoint strictly, or an STM-cycle one for everything but the flow module and
+        ``flow_mixer``, which keep their initialisation (the authors' stage 2 via ``load_param``)."""
+        from pathlib import Path
+
+        from vostool.methods.stm import STM
+        from vostool.methods.stm.convert import has_flow_module, read_state_dict
+        from vostool.weights import checkpoint_for_method, is_vostool_checkpoint, load_state_strict, read_checkpoint
+
+        raw = read_checkpoint(Path(path).expanduser()) if Path(path).expanduser().is_file() else None
+        if raw is None or is_vostool_checkpoint(raw) or has_flow_module(read_state_dict(raw, path, "a FlowVOS or STM-cycle")):
+            super().load_initial(method, path)
+            return
+        checkpoint = checkpoint_for_method(STM, path, method.options)
+        method.check_arch(checkpoint.arch)
+        state = {k: v for k, v in self.network.state_dict().items() if k.startswith(FLOW_PARTS)}
+        state.update(checkpoint.state_dict)
+        load_state_strict(self.network, state, checkpoint.source, method.name)
+
     def train(self, mode: bool = True) -> "FlowVOSTraining":
         super().train(mode)
         if self.recipe.code_quirks:  # the authors call net.eval() once and never net.train()

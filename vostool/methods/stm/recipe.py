@@ -56,6 +56,8 @@ class STMRecipe(Recipe):
     bootstrap: float = setting(0.4, "cross-entropy over the hardest fraction of pixels (1 = plain mean)")
     cycle: bool = setting(True, "add the cycle loss: segment frame 0 back from each later frame's memory alone")
     freeze_bn: bool = setting(True, "BatchNorm uses its running statistics (STM-cycle never calls net.train())")
+    init: str = setting("", "start from these weights (a vostool checkpoint or the authors' file; FlowVOS also takes "
+                        "an STM-cycle checkpoint, its flow module then starting from its initialisation)")
 
     def validate(self) -> None:
         super().validate()

@@ -61,6 +61,12 @@ class STMTraining(nn.Module):
         self.recipe = recipe
         self.env = env
         self.multiple = method.options.resolved_pad
+        if recipe.init:
+            self.load_initial(method, recipe.init)
+
+    def load_initial(self, method, path: str) -> None:
+        """``init``: strictly load weights before training (a later ``--resume`` replaces them)."""
+        method.load_weights(path)
 
     def train(self, mode: bool = True) -> "STMTraining":
         super().train(mode)
