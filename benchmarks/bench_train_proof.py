@@ -68,6 +68,22 @@ PROOFS: dict[str, Proof] = {
                    "DAVIS 2017 train; everything else (10 consecutive frames, flips, palette labels, loss, SGD) "
                    "is the recipe's default",
     ),
+    "stm": Proof(
+        settings={"size": "96,176", "batch_size": "2", "lr": "1e-4", "max_skip": "5", "workers": "1"},
+        departures="both ResNet-50 encoders from random weights (trained, BatchNorm frozen at its initial statistics) "
+                   "instead of ImageNet; lr 1e-4 instead of 1e-5 (from scratch); 96x176 instead of 240x427; batch 2 "
+                   "instead of 4; max skip 5 instead of 50 (16-frame videos); STM-cycle's losses, cycle and "
+                   "augmentation otherwise",
+        size=(96, 176),
+    ),
+    "flowvos": Proof(
+        settings={"size": "96,176", "batch_size": "2", "lr": "1e-4", "max_skip": "5", "workers": "1",
+                  "base_epochs": "0", "freeze_seg_every": "0"},
+        departures="as stm (random ResNet-50s, lr 1e-4, 96x176, batch 2, max skip 5); one stage with the flow module "
+                   "from the start and no alternate freezing (the paper: 240 epochs without flow, then freezing every "
+                   "5 epochs); paper mode (code_quirks=false)",
+        size=(96, 176),
+    ),
 }
 
 

@@ -155,7 +155,8 @@ class ClipDataset(torch.utils.data.Dataset):
             rest = rng.choice(others, size=k, replace=len(others) < k).tolist() if len(others) else [first] * k
             frames = [first, *[int(t) for t in rest]]
         else:
-            skips = rng.integers(1, s.max_skip + 1, size=s.clip_frames - 1)
+            max_skip = s.max_skip_at(src.kind, self.epoch)
+            skips = rng.integers(1, max_skip + 1, size=s.clip_frames - 1)
             while skips.sum() > n - 1 and skips.max() > 1:
                 skips[np.argmax(skips)] -= 1
             span = min(int(skips.sum()), n - 1)
@@ -193,7 +194,7 @@ class ClipDataset(torch.utils.data.Dataset):
             "labels": torch.from_numpy(np.ascontiguousarray(labels)),
             "num_objects": len(objects),
             "info": {"source": src.key, "sequence": video.name, "frames": frame_ids, "objects": objects,
-                     "augmented": s.augmented},
+                     "augmented": s.augmented, "epoch": self.epoch},
         }
 
     # -- batches ----------------------------------------------------------------------------------
@@ -250,6 +251,8 @@ def augment_clip(frames: np.ndarray, labels: np.ndarray, s: ClipSettings,
                            for f in frames])
         labels = np.stack([cv2.warpAffine(lb, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT)
                            for lb in labels])
+    if s.crop_percent:
+        frames, labels = _crop_percent(frames, labels, s.crop_percent, rng)
     if s.crop is not None:
         frames, labels = _random_crop(frames, labels, s.crop, s.crop_object_fraction, rng)
     if s.hflip and rng.random() < s.hflip:
@@ -264,7 +267,22 @@ def augment_clip(frames: np.ndarray, labels: np.ndarray, s: ClipSettings,
         grey = x.mean(axis=-1, keepdims=True)
         x = (x - grey) * saturation + grey
         frames = np.clip(x + 0.5, 0, 255).astype(np.uint8)
+    if s.contrast or s.noise:  # STM-cycle: one factor and one offset for the whole clip
+        factor = rng.uniform(1 - s.contrast, 1 + s.contrast) if s.contrast else 1.0
+        offset = rng.uniform(-s.noise, s.noise) if s.noise else 0.0
+        frames = np.clip(frames.astype(np.float32) * factor + offset + 0.5, 0, 255).astype(np.uint8)
     return frames, labels
+
+
+def _crop_percent(frames: np.ndarray, labels: np.ndarray, percent: float,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """imgaug's ``Crop(percent=(0, p), keep_size=True)``: each side cut by its own fraction, resized back."""
+    h, w = frames.shape[1:3]
+    top, right, bottom, left = rng.uniform(0, percent, size=4)
+    y0, y1 = int(round(top * h)), h - int(round(bottom * h))
+    x0, x1 = int(round(left * w)), w - int(round(right * w))
+    return resize_clip(np.ascontiguousarray(frames[:, y0:y1, x0:x1]), np.ascontiguousarray(labels[:, y0:y1, x0:x1]),
+                       (h, w))
 
 
 def _random_crop(frames: np.ndarray, labels: np.ndarray, crop: tuple[int, int], min_fraction: float,

@@ -11,6 +11,7 @@ from torch import nn
 from vostool.errors import WeightsError
 from vostool.methods.base import Checkpoint, Method
 from vostool.methods.flowvos.flow import FlowRegressor
+from vostool.methods.flowvos.recipe import FlowVOSRecipe
 from vostool.methods.stm.convert import has_flow_module, read_state_dict, third_channel_of
 from vostool.methods.stm.method import finish_network
 from vostool.methods.stm.network import STMNetwork
@@ -58,6 +59,7 @@ class FlowVOS(Method):
 
     name = "flowvos"
     Options = FlowVOSOptions
+    Recipe = FlowVOSRecipe
     default_size = 240
 
     @classmethod
@@ -80,3 +82,9 @@ class FlowVOS(Method):
         from vostool.methods.flowvos.session import FlowVOSSession
 
         return FlowVOSSession(self)
+
+    def training_module(self, recipe=None, env=None) -> nn.Module:
+        """Two-stage training with the flow losses; see vostool.methods.flowvos.training."""
+        from vostool.methods.flowvos.training import training_module
+
+        return training_module(self, recipe, env)

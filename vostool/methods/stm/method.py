@@ -12,6 +12,7 @@ from vostool.methods.base import Checkpoint, Method
 from vostool.methods.stm.convert import has_flow_module, read_state_dict, third_channel_of
 from vostool.methods.stm.network import STMNetwork
 from vostool.methods.stm.options import STMOptions
+from vostool.methods.stm.recipe import STMRecipe
 
 
 def finish_network(network: STMNetwork, pretrained_backbone: bool) -> nn.Module:
@@ -37,6 +38,7 @@ class STM(Method):
 
     name = "stm"
     Options = STMOptions
+    Recipe = STMRecipe
 
     @classmethod
     def build_network(cls, options: STMOptions, pretrained_backbone: bool = False) -> nn.Module:
@@ -59,3 +61,9 @@ class STM(Method):
         from vostool.methods.stm.session import STMSession
 
         return STMSession(self)
+
+    def training_module(self, recipe=None, env=None) -> nn.Module:
+        """Trains the whole network with STM-cycle's recipe; see vostool.methods.stm.training."""
+        from vostool.methods.stm.training import training_module
+
+        return training_module(self, recipe, env)
