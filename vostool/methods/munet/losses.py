@@ -1,6 +1,9 @@
-"""MUNet's loss (paper eq. 4): bootstrapped binary cross-entropy over the hardest pixels plus the
-soft (mask-)IoU loss. Written for MUNet; STM's training has its own copy of the same two ideas
-(to be shared once both exist)."""
+"""MUNet's loss (paper eq. 4): bootstrapped *binary* cross-entropy over the hardest pixels of each
+object's map plus the soft (mask-)IoU loss, on per-object maps (N, H, W).
+
+Not :mod:`vostool.methods.stm.losses`: STM-cycle's criterion is a multi-class cross-entropy over the
+aggregated (1+K, H, W) distribution with the authors' ``log(p + 1e-5)``; the paper defines MUNet's
+per object, so the two are different losses, not copies."""
 
 from __future__ import annotations
 
