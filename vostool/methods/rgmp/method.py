@@ -11,6 +11,7 @@ from vostool.errors import WeightsError
 from vostool.methods.base import Checkpoint, Method
 from vostool.methods.rgmp.network import RGMPNetwork
 from vostool.methods.rgmp.options import RGMPOptions
+from vostool.methods.rgmp.recipe import RGMPRecipe
 
 _PROBE = "Encoder.conv1_p.weight"  # the mask convolution: only RGMP's encoder has it
 _TORCHVISION_STAGES = {"layer1": "res2", "layer2": "res3", "layer3": "res4", "layer4": "res5"}
@@ -27,6 +28,7 @@ class RGMP(Method):
 
     name = "rgmp"
     Options = RGMPOptions
+    Recipe = RGMPRecipe
 
     @classmethod
     def build_network(cls, options: RGMPOptions, pretrained_backbone: bool = False) -> nn.Module:
@@ -70,6 +72,12 @@ class RGMP(Method):
         from vostool.methods.rgmp.session import RGMPSession
 
         return RGMPSession(self)
+
+    def training_module(self, recipe=None, env=None) -> nn.Module:
+        """Stage 1 or 2 of the paper's training; see vostool.methods.rgmp.training."""
+        from vostool.methods.rgmp.training import training_module
+
+        return training_module(self, recipe, env)
 
 
 def _tensor_dict(value: Any) -> dict[str, torch.Tensor] | None:
