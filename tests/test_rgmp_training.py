@@ -149,3 +149,16 @@ def test_cli_dry_run_prints_the_plan(tmp_path):
     bad = CliRunner().invoke(app, ["train", "rgmp", "--data", DATA, "--runs-dir", str(tmp_path / "runs"),
                                    "--backbone-weights", "none", "--dry-run", "--set", "stage=3"])
     assert bad.exit_code == 2 and "Traceback" not in bad.output and "stage" in bad.output
+
+
+def test_deep_supervision_is_an_option_off_by_default():
+    grads = {}
+    for deep in ("false", "true"):
+        recipe = make_options(RGMPRecipe, {**STAGE1, "deep_supervision": deep})
+        module = RGMP.build().training_module(recipe).train()
+        dataset = module.clip_dataset([open_source(DATA)], recipe, 0)
+        dataset.set_epoch(0)
+        module(collate([dataset[0]]))["loss"].backward()
+        grads[deep] = module.network.Decoder.pred3.weight.grad
+        assert module.find_unused_parameters == (deep == "false")
+    assert grads["false"] is None and grads["true"].abs().sum() > 0

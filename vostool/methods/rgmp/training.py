@@ -44,6 +44,8 @@ class RGMPTraining(nn.Module):
         self.network = method.network
         self.recipe = recipe
         self.env = env
+        # Without deep supervision the side heads pred3..pred5 get no gradient (DDP must know).
+        self.find_unused_parameters = not recipe.deep_supervision
 
     def clip_dataset(self, sources: Sequence, recipe: RGMPRecipe, seed: int):
         """The stage's samples (the trainer calls this instead of building a plain ClipDataset)."""
