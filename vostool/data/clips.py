@@ -224,12 +224,16 @@ def collate(clips: list[dict]) -> dict:
     shapes = {tuple(c["frames"].shape) for c in clips}
     if len(shapes) > 1:
         raise DatasetError(f"clips of different sizes {sorted(shapes)} in one batch; set --set size=H,W or crop=H,W")
-    return {
+    batch = {
         "frames": torch.stack([c["frames"] for c in clips]),
         "labels": torch.stack([c["labels"] for c in clips]),
         "num_objects": torch.tensor([c["num_objects"] for c in clips], dtype=torch.int64),
         "info": [c["info"] for c in clips],
     }
+    # A method's own clips may carry more tensors (RGMP's stage 1: the simulated guidance mask).
+    for key in clips[0].keys() - batch.keys():
+        batch[key] = torch.stack([c[key] for c in clips])
+    return batch
 
 
 def augment_clip(frames: np.ndarray, labels: np.ndarray, s: ClipSettings,
@@ -260,18 +264,22 @@ def augment_clip(frames: np.ndarray, labels: np.ndarray, s: ClipSettings,
     if s.vflip and rng.random() < s.vflip:
         frames, labels = frames[:, ::-1], labels[:, ::-1]
     if s.colour_jitter:
-        j = s.colour_jitter
-        brightness, contrast, saturation = rng.uniform(1 - j, 1 + j, size=3)
-        x = frames.astype(np.float32) * brightness
-        x = (x - x.mean()) * contrast + x.mean()
-        grey = x.mean(axis=-1, keepdims=True)
-        x = (x - grey) * saturation + grey
-        frames = np.clip(x + 0.5, 0, 255).astype(np.uint8)
+        frames = jitter_colour(frames, s.colour_jitter, rng)
     if s.contrast or s.noise:  # STM-cycle: one factor and one offset for the whole clip
         factor = rng.uniform(1 - s.contrast, 1 + s.contrast) if s.contrast else 1.0
         offset = rng.uniform(-s.noise, s.noise) if s.noise else 0.0
         frames = np.clip(frames.astype(np.float32) * factor + offset + 0.5, 0, 255).astype(np.uint8)
     return frames, labels
+
+
+def jitter_colour(frames: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarray:
+    """Brightness, contrast and saturation factors drawn from 1 +- ``amount``: (..., 3) uint8 -> same."""
+    brightness, contrast, saturation = rng.uniform(1 - amount, 1 + amount, size=3)
+    x = frames.astype(np.float32) * brightness
+    x = (x - x.mean()) * contrast + x.mean()
+    grey = x.mean(axis=-1, keepdims=True)
+    x = (x - grey) * saturation + grey
+    return np.clip(x + 0.5, 0, 255).astype(np.uint8)
 
 
 def _crop_percent(frames: np.ndarray, labels: np.ndarray, percent: float,

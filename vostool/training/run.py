@@ -170,7 +170,10 @@ def train(method: str, data: Sequence[str] = (), *, name: str, runs_dir: str | P
                           "" if backbone_weights == "imagenet" else _fingerprint(method_obj))
         module = method_obj.training_module(recipe, env).to(torch_device)
         sources = _open_sources(data, "train", recipe, procs)
-        dataset = ClipDataset(sources, recipe, seed, getattr(module, "visible_frames", None))
+        if hasattr(module, "clip_dataset"):  # a method with its own samples (RGMP's simulated pairs)
+            dataset = module.clip_dataset(sources, recipe, seed)
+        else:
+            dataset = ClipDataset(sources, recipe, seed, getattr(module, "visible_frames", None))
         val_sources = _open_sources(val, "val", recipe, procs)
         from vostool.training.validate import held_out_videos
 

@@ -11,6 +11,7 @@ from vostool.errors import WeightsError
 from vostool.methods.base import Checkpoint, Method
 from vostool.methods.rgmp.network import RGMPNetwork
 from vostool.methods.rgmp.options import RGMPOptions
+from vostool.methods.rgmp.recipe import RGMPRecipe
 
 _PROBE = "Encoder.conv1_p.weight"  # the mask convolution: only RGMP's encoder has it
 _TORCHVISION_STAGES = {"layer1": "res2", "layer2": "res3", "layer3": "res4", "layer4": "res5"}
@@ -27,6 +28,7 @@ class RGMP(Method):
 
     name = "rgmp"
     Options = RGMPOptions
+    Recipe = RGMPRecipe
 
     @classmethod
     def build_network(cls, options: RGMPOptions, pretrained_backbone: bool = False) -> nn.Module:
@@ -35,15 +37,7 @@ class RGMP(Method):
             # The paper initialises the encoder from ImageNet (the mask filters stay random).
             from vostool.methods.backbones import load_imagenet_state
 
-            state = load_imagenet_state("resnet50")
-            renamed = {}
-            for key, value in state.items():
-                stage, _, rest = key.partition(".")
-                if stage == "fc":
-                    continue
-                renamed[f"{_TORCHVISION_STAGES.get(stage, stage)}.{rest}" if rest else key] = value
-            missing, unexpected = network.Encoder.load_state_dict(renamed, strict=False)
-            assert not unexpected and set(missing) <= {"conv1_p.weight", "conv1_p.bias", "mean", "std"}
+            _load_encoder(network.Encoder, load_imagenet_state("resnet50"), "ImageNet ResNet-50")
         # oneDNN and cuDNN run these convolutions faster on NHWC tensors; results equal up to rounding.
         return network.to(memory_format=torch.channels_last)
 
@@ -66,10 +60,30 @@ class RGMP(Method):
             raise WeightsError(f"{source} is not an RGMP checkpoint: no module.{_PROBE} (found {sample})")
         return Checkpoint(state_dict=state, source=source)
 
+    def load_backbone(self, path: str) -> None:
+        """``--backbone-weights PATH``: a torchvision ResNet-50 state dict for the encoder (strict; ``fc.*``
+        ignored; the mask convolution and the normalisation buffers are not part of it and stay)."""
+        from pathlib import Path
+
+        from vostool.weights import read_checkpoint
+
+        raw = read_checkpoint(Path(path))
+        state = raw.get("state_dict", raw) if isinstance(raw, dict) else None
+        if not isinstance(state, dict):
+            raise WeightsError(f"{path} is not a state dict of ResNet-50 weights")
+        _load_encoder(self.network.Encoder, state, str(path))
+        self.network.to(self.device)
+
     def new_session(self):
         from vostool.methods.rgmp.session import RGMPSession
 
         return RGMPSession(self)
+
+    def training_module(self, recipe=None, env=None) -> nn.Module:
+        """Stage 1 or 2 of the paper's training; see vostool.methods.rgmp.training."""
+        from vostool.methods.rgmp.training import training_module
+
+        return training_module(self, recipe, env)
 
 
 def _tensor_dict(value: Any) -> dict[str, torch.Tensor] | None:
@@ -77,3 +91,16 @@ def _tensor_dict(value: Any) -> dict[str, torch.Tensor] | None:
     if isinstance(value, dict) and value and all(isinstance(v, torch.Tensor) for v in value.values()):
         return value
     return None
+
+
+def _load_encoder(encoder: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Strictly load torchvision ResNet-50 weights (``layer1..4`` -> ``res2..5``, ``fc.*`` dropped) into
+    the encoder; its own ``conv1_p`` (the mask filters stay as they are) and ``mean``/``std`` are kept."""
+    from vostool.weights import load_state_strict
+
+    renamed = {k: v for k, v in encoder.state_dict().items() if k.startswith("conv1_p.") or k in ("mean", "std")}
+    for key, value in state.items():
+        stage, _, rest = key.partition(".")
+        if stage != "fc":
+            renamed[f"{_TORCHVISION_STAGES.get(stage, stage)}.{rest}" if rest else key] = value
+    load_state_strict(encoder, renamed, source, "rgmp encoder")

@@ -1,0 +1,94 @@
+"""RGMP's training (paper section 3.2; the authors released no training code, see ../shared/specs/rgmp.md B.5).
+
+Everything trains except the encoder's BatchNorm (frozen, in eval mode, as at inference). One
+training step, per clip of the batch:
+
+* stage 1 (simulated pairs, :mod:`vostool.methods.rgmp.pairs`): the reference stream encodes the
+  reference image with its mask, the target stream the target image with the simulated guidance;
+  the loss is the cross-entropy of the decoder's output ``p`` against the target's mask;
+* stage 2 (video, with recurrence): the reference stream runs once; the first guidance is the
+  ground truth of the frame before the first target, and each target's softmax object probability
+  (not binarised, not detached) is the next target's guidance, so the loss, the sum of the
+  per-frame cross-entropies, back-propagates through time (BPTT, the paper's Fig. 4).
+
+With ``deep_supervision`` the side outputs p3, p4 and p5, upsampled to the input size (bilinear,
+``align_corners=True`` like the network's own upsampling), add their cross-entropies.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vostool.methods.base import TrainingEnv
+from vostool.methods.rgmp.recipe import RGMPRecipe
+
+
+def _iou(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """IoU of (object logit > background logit) and ``target`` over the whole batch (empty/empty = 1)."""
+    pred = logits[:, 1] > logits[:, 0]
+    union = (pred | target).sum()
+    return (pred & target).sum() / union if union > 0 else torch.ones((), device=logits.device)
+
+
+class RGMPTraining(nn.Module):
+    """``forward(batch)`` -> ``{"loss", "ce", "iou"}`` (see the module docstring)."""
+
+    def __init__(self, method, recipe: RGMPRecipe, env: TrainingEnv) -> None:
+        super().__init__()
+        if recipe.init:
+            method.load_weights(recipe.init)  # e.g. stage 2 from stage 1's last.pt (strict)
+        self.network = method.network
+        self.recipe = recipe
+        self.env = env
+        # Without deep supervision the side heads pred3..pred5 get no gradient (DDP must know).
+        self.find_unused_parameters = not recipe.deep_supervision
+
+    def clip_dataset(self, sources: Sequence, recipe: RGMPRecipe, seed: int):
+        """The stage's samples (the trainer calls this instead of building a plain ClipDataset)."""
+        from vostool.methods.rgmp.training_data import clip_dataset
+
+        return clip_dataset(sources, recipe, seed)
+
+    def _encode(self, frames255: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(B, 3, H, W) 0..255, (B, H, W) in [0, 1] -> (r5, r4, r3, r2)."""
+        return self.network.Encoder(frames255.float() / 255, masks.float())
+
+    def _loss(self, outputs: tuple[torch.Tensor, ...], target: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of p (B, 2, H, W) (and of p3..p5 with deep supervision) against target (B, H, W) bool."""
+        labels = target.long()
+        loss = F.cross_entropy(outputs[0].float(), labels)
+        if self.recipe.deep_supervision:
+            for side in outputs[2:]:
+                up = F.interpolate(side.float(), size=labels.shape[-2:], mode="bilinear", align_corners=True)
+                loss = loss + F.cross_entropy(up, labels)
+        return loss
+
+    def forward(self, batch: dict) -> dict[str, torch.Tensor]:
+        """batch: frames (B, T, 3, H, W) uint8, labels (B, T, H, W) uint8 (1 = object); stage 1 also
+        guidance (B, 1, H, W) uint8. Frame 0 is the reference."""
+        frames, labels = batch["frames"], batch["labels"] == 1
+        reference = self._encode(frames[:, 0], labels[:, 0])[0]
+        if self.recipe.stage == 1:
+            steps = [(frames[:, 1], labels[:, 1])]
+            guidance = batch["guidance"][:, 0].float()
+        else:
+            steps = [(frames[:, t], labels[:, t]) for t in range(2, frames.shape[1])]
+            guidance = labels[:, 1].float()
+        total = frames.new_zeros((), dtype=torch.float32)
+        iou = frames.new_zeros((), dtype=torch.float32)
+        for frame, target in steps:
+            r5, r4, r3, r2 = self._encode(frame, guidance)
+            outputs = self.network.Decoder(r5, reference, r4, r3, r2)
+            total = total + self._loss(outputs, target)
+            iou = iou + _iou(outputs[0].detach(), target)
+            # The soft output is the next guidance, with its gradient: back-propagation through time.
+            guidance = torch.softmax(outputs[0].float(), dim=1)[:, 1]
+        return {"loss": total, "ce": total.detach() / len(steps), "iou": iou / len(steps)}
+
+
+def training_module(method, recipe: RGMPRecipe | None, env: TrainingEnv | None) -> RGMPTraining:
+    return RGMPTraining(method, recipe or RGMPRecipe(), env or TrainingEnv())
