@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Iterator, List, Optional
@@ -41,7 +42,11 @@ def _stderr() -> Console:
 
 
 def _stdout() -> Console:
-    return Console(soft_wrap=True, highlight=False)
+    console = Console(soft_wrap=True, highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        # Piped into a log or file, Rich would squeeze tables into 80 columns and cut the numbers.
+        console = Console(soft_wrap=True, highlight=False, width=200)
+    return console
 
 
 class _RichWarnings(logging.Handler):
