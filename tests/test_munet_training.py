@@ -3,6 +3,7 @@ and a run through the shared Trainer whose checkpoint segments."""
 
 import torch
 
+from fixed_batch import fit_fixed_batch
 from vostool.data.clips import ClipDataset, collate
 from vostool.data.sources import open_source
 from vostool.loader import load_method
@@ -53,18 +54,14 @@ def test_a_few_steps_on_a_fixed_batch_reduce_the_loss():
     module = method.training_module(recipe, TrainingEnv()).train()
     batch = _batch(recipe)
     assert batch["frames"].shape[:2] == (1, 3) and int(batch["num_objects"][0]) == 2
-    optimizer = torch.optim.Adam(module.parameters(), lr=2e-4)
-    losses = []
-    for step in range(8):
-        optimizer.zero_grad()
-        out = module(batch)
-        out["loss"].backward()
+    def gradients_reach_the_new_modules(step: int) -> None:
         if step == 0:
             for param in (method.network.MULayer.reduce.weight, method.network.MULayer.motion.layers[0].weight,
                           method.network.MSAM.attention.weight, method.network.Encoder_M.conv1_m.weight):
                 assert param.grad is not None and param.grad.abs().sum() > 0
-        optimizer.step()
-        losses.append(out["loss"].item())
+
+    losses, out = fit_fixed_batch(module, batch, 8, optimizer=torch.optim.Adam(module.parameters(), lr=2e-4),
+                                  after_backward=gradients_reach_the_new_modules)
     assert set(out) == {"loss", "bsce", "miou", "iou"}
     assert losses[-1] < 0.85 * losses[0], losses
     assert not method.network.Encoder_Q.bn1.training  # BatchNorm statistics frozen (freeze_bn)

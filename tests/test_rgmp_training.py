@@ -5,6 +5,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from fixed_batch import fit_fixed_batch
 from vostool.cli import app
 from vostool.data.clips import collate
 from vostool.data.sources import open_source
@@ -94,14 +95,7 @@ def _fit(settings, data_size=None, steps=6, lr=1e-4):
     dataset = module.clip_dataset([open_source(DATA, size=data_size)], recipe, 0)
     dataset.set_epoch(0)
     batch = collate([dataset[0], dataset[1]])
-    optimizer = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=lr)
-    losses = []
-    for _ in range(steps):
-        optimizer.zero_grad()
-        out = module(batch)
-        out["loss"].backward()
-        optimizer.step()
-        losses.append(out["loss"].item())
+    losses, out = fit_fixed_batch(module, batch, steps, lr)
     assert set(out) == {"loss", "ce", "iou"}
     assert losses[-1] < 0.7 * losses[0], losses
     encoder = method.network.Encoder

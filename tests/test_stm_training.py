@@ -8,6 +8,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from fixed_batch import fit_fixed_batch
 from vostool.cli import app
 from vostool.data.clip_settings import ClipSettings
 from vostool.data.clips import ClipDataset, augment_clip, collate
@@ -37,14 +38,7 @@ def _batch(recipe, index=0):
 
 
 def _reduces_the_loss(module, batch, steps=4, lr=1e-4):
-    optimizer = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=lr)
-    losses = []
-    for _ in range(steps):
-        optimizer.zero_grad()
-        out = module(batch)
-        out["loss"].backward()
-        optimizer.step()
-        losses.append(float(out["loss"].detach()))
+    losses, out = fit_fixed_batch(module, batch, steps, lr)
     assert all(math.isfinite(v) for v in losses)
     assert losses[-1] < 0.9 * losses[0], losses
     return out

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from fixed_batch import fit_fixed_batch
 from vostool.data.clips import ClipDataset, collate
 from vostool.data.sources import open_source
 from vostool.loader import load_method
@@ -74,14 +75,7 @@ def test_a_few_steps_on_a_fixed_batch_reduce_the_loss():
     dataset = ClipDataset([open_source(DATA[0], size=(48, 64))], recipe, seed=0)
     dataset.set_epoch(0)
     batch = collate([dataset[0], dataset[1]])
-    optimizer = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=1e-3)
-    losses = []
-    for _ in range(6):
-        optimizer.zero_grad()
-        out = module(batch)
-        out["loss"].backward()
-        optimizer.step()
-        losses.append(out["loss"].item())
+    losses, out = fit_fixed_batch(module, batch, 6, lr=1e-3)
     assert set(out) >= {"loss", "bce", "iou", "tm_cache_hits"}
     assert losses[-1] < 0.7 * losses[0], losses
     assert all(not p.requires_grad for p in method.network.backbone.parameters())

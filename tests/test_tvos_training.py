@@ -10,6 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from fixed_batch import fit_fixed_batch
 from vostool.cli import app
 from vostool.data.clips import ClipDataset, collate
 from vostool.data.sources import open_source
@@ -160,17 +161,7 @@ def test_a_few_steps_on_a_fixed_batch_reduce_the_loss():
     # random-init features swings with float rounding (thread count); at 0.01 it settles on any.
     optimizer = make_optimizer(dataclasses.replace(recipe, lr=recipe.lr / 2), list(module.parameters()))
     assert optimizer.param_groups[0]["nesterov"] and optimizer.param_groups[0]["weight_decay"] == 3e-4
-
-    def step() -> dict:
-        optimizer.zero_grad()
-        result = module(batch)
-        result["loss"].backward()
-        optimizer.step()
-        return result
-
-    outs = [step() for _ in range(10)]
-    losses = [o["loss"].item() for o in outs]
-    out = outs[-1]
+    losses, out = fit_fixed_batch(module, batch, 10, optimizer=optimizer)
     assert set(out) == {"loss", "accuracy", "fg_accuracy"}
     assert sum(losses[-3:]) / 3 < 0.5 * losses[0], losses
 

@@ -203,7 +203,9 @@ class Method(abc.ABC):
         """``--weights OTHER:SPEC``: this method's checkpoint made from ``method``'s converted weights
         (a method in ``init_methods``). Parts the other method lacks are filled by
         :meth:`complete_state_dict`."""
-        raise NotImplementedError(f"{cls.name} cannot be initialised from {method} weights")
+        from vostool.errors import WeightsError
+
+        raise WeightsError(f"{cls.name} cannot be initialised from {method} weights")
 
     @classmethod
     def default_weights(cls, options: Any) -> str | None:
