@@ -55,6 +55,9 @@ class Proof:
     pretrain_share: float = 0.0
 
 
+# STM and FlowVOS train on the same small CPU setting (their departures are listed per row).
+STM_FAMILY = {"size": "96,176", "batch_size": "2", "lr": "1e-4", "max_skip": "5", "workers": "1"}
+
 PROOFS: dict[str, Proof] = {
     "frtm": Proof(
         settings={"backbone": "resnet18", "size": "240,432", "batch_size": "2", "tm_num_aug": "5", "workers": "1"},
@@ -73,7 +76,7 @@ PROOFS: dict[str, Proof] = {
                    "is the recipe's default",
     ),
     "stm": Proof(
-        settings={"size": "96,176", "batch_size": "2", "lr": "1e-4", "max_skip": "5", "workers": "1"},
+        settings=STM_FAMILY,
         departures="both ResNet-50 encoders from random weights (trained, BatchNorm frozen at its initial statistics) "
                    "instead of ImageNet; lr 1e-4 instead of 1e-5 (from scratch); 96x176 instead of 240x427; batch 2 "
                    "instead of 4; max skip 5 instead of 50 (16-frame videos); STM-cycle's losses, cycle and "
@@ -81,8 +84,7 @@ PROOFS: dict[str, Proof] = {
         size=(96, 176),
     ),
     "flowvos": Proof(
-        settings={"size": "96,176", "batch_size": "2", "lr": "1e-4", "max_skip": "5", "workers": "1",
-                  "base_epochs": "0", "freeze_seg_every": "0"},
+        settings={**STM_FAMILY, "base_epochs": "0", "freeze_seg_every": "0"},
         departures="as stm (random ResNet-50s, lr 1e-4, 96x176, batch 2, max skip 5); one stage with the flow module "
                    "from the start and no alternate freezing (the paper: 240 epochs without flow, then freezing every "
                    "5 epochs); paper mode (code_quirks=false)",
