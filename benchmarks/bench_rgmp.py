@@ -38,12 +38,13 @@ def _timed(fn):
     return out, time.perf_counter() - t0, (c1.user - c0.user) + (c1.system - c0.system)
 
 
-def run(scales: tuple[float, ...], objects: int, frames: int, height: int, width: int, authors_grad: bool) -> dict:
+def run(scales: tuple[float, ...], objects: int, frames: int, height: int, width: int, authors_grad: bool,
+        max_batch: int = 0) -> dict:
     clip = make_clip(num_frames=frames + 2, height=height, width=width, num_objects=objects, seed=30 + objects)
     images = [torch.from_numpy(f).permute(2, 0, 1).float() / 255 for f in clip.frames]
     labels = torch.from_numpy(clip.labels[0])
     ids = tuple(int(i) for i in labels.unique().tolist() if i)
-    method = load_method("rgmp", {"scales": ",".join(map(str, scales))}, untrained=True)
+    method = load_method("rgmp", {"scales": ",".join(map(str, scales)), "max_batch": str(max_batch)}, untrained=True)
     plain = copy.deepcopy(method.network).to(memory_format=torch.contiguous_format)
     authors = AuthorsProcedure(plain, scales)
     session = method.new_session()
@@ -81,6 +82,7 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--width", type=int, default=854)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    parser.add_argument("--max-batch", type=int, default=0, help="vostool's max_batch option (0 = automatic)")
     parser.add_argument("--authors-grad", action="store_true", help="run the authors' procedure with autograd on")
     args = parser.parse_args()
     if args.threads:
@@ -95,7 +97,7 @@ def main() -> None:
     for scale_text in args.scales:
         scales = tuple(float(s) for s in scale_text.split(","))
         for k in args.objects:
-            r = run(scales, k, args.frames, args.height, args.width, args.authors_grad)
+            r = run(scales, k, args.frames, args.height, args.width, args.authors_grad, args.max_batch)
             print(f"| {scale_text} | {r['objects']} | {r['authors']:.2f} / {r['authors_median']:.2f} | "
                   f"{r['ours']:.2f} / {r['ours_median']:.2f} | {r['ours'] / r['authors']:.2f} | "
                   f"{r['ours_cpu'] / r['authors_cpu']:.2f} | {r['max_diff']:.1e} |", flush=True)

@@ -69,7 +69,8 @@ def test_resize_equals_opencv_inter_linear():
     assert abs(resize(small, (512, 864))[0, 0].numpy() - up).max() < 1e-4
 
 
-@pytest.mark.parametrize("objects,options", [((2,), {}), ((1, 2, 3), {}), ((1, 2, 3), {"max_batch": "2", "scales": "0.75,1.0"})])
+@pytest.mark.parametrize("objects,options", [((2,), {}), ((1, 2, 3), {}), ((1, 2, 3), {"max_batch": "2", "scales": "0.75,1.0"}),
+                                             ((1, 2, 3), {"max_batch": "4"})])
 def test_batched_streams_equal_the_authors_per_stream_procedure(clip, lively, objects, options):
     method = RGMP(make_options(RGMPOptions, options), lively.network)
     labels = torch.from_numpy(clip.labels[0])
@@ -87,6 +88,30 @@ def test_batched_streams_equal_the_authors_per_stream_procedure(clip, lively, ob
     assert torch.equal(torch.tensor([0, *objects])[ours[0].argmax(0)], labels.long())
     later = torch.stack(ours[1:])
     assert later.min() < 0.05 and later.max() > 0.95  # a test that can tell values apart
+
+
+def test_streams_per_pass_is_one_on_the_cpu_and_all_on_a_gpu_unless_set():
+    from vostool.methods.rgmp.session import streams_per_pass
+
+    assert streams_per_pass(0, torch.device("cpu")) == 1
+    assert streams_per_pass(0, torch.device("cuda", 0)) == 0  # 0 = every stream in one pass
+    assert streams_per_pass(3, torch.device("cpu")) == 3
+    assert streams_per_pass(2, torch.device("cuda", 0)) == 2
+
+
+def test_inference_folds_the_encoders_batchnorm_and_training_does_not(lively):
+    encoder = lively.network.Encoder
+    image, mask = torch.rand(1, 3, 64, 96), torch.rand(1, 64, 96)
+    with torch.inference_mode():
+        plain = encoder(image, mask)
+        fast = encoder.trunk(encoder.image_conv(image), mask)
+    assert "_vostool_folded" in encoder.res2.__dict__  # the folded copy exists and was used
+    for a, b in zip(plain, fast):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5 * float(a.abs().max()))
+    with torch.enable_grad():
+        encoder.res2.__dict__.pop("_vostool_folded")
+        encoder.trunk(encoder.image_conv(image), mask)
+    assert "_vostool_folded" not in encoder.res2.__dict__  # with autograd on, the modules themselves run
 
 
 def _record_propagate(session):

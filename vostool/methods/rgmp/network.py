@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vostool.methods.fusion import folded
+
 MDIM = 256  # channels of every decoder feature map
 R5_CHANNELS = 2048  # channels of one stream's r5; the GC block takes two concatenated
 
@@ -60,24 +62,28 @@ class Encoder(nn.Module):
         """The mask-independent part of the first layer: (B, 3, H, W) in [0, 1] -> (B, 64, H/2, W/2)."""
         return self.conv1((frame - self.mean) / self.std)
 
-    def trunk(self, image_conv: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def trunk(self, image_conv: torch.Tensor, mask: torch.Tensor, fold: bool = True) -> tuple[torch.Tensor, ...]:
         """Everything after the image convolution.
 
         image_conv: (B or 1, 64, H/2, W/2) from :meth:`image_conv` (batch 1 is shared by all masks);
         mask: (B, H, W) float guidance in [0, 1]. Returns (r5, r4, r3, r2): (B, 2048, H/32, W/32),
-        (B, 1024, H/16, W/16), (B, 512, H/8, W/8), (B, 256, H/4, W/4).
+        (B, 1024, H/16, W/16), (B, 512, H/8, W/8), (B, 256, H/4, W/4). ``fold``: in inference, run
+        res2..res5 with their frozen BatchNorms folded into the convolutions (same results up to float
+        rounding, one pass less over every feature map); training always runs the modules as they are.
         """
         x = image_conv + self.conv1_p(mask.unsqueeze(1).to(image_conv.dtype))
         x = self.maxpool(self.relu(self.bn1(x)))
-        r2 = self.res2(x)
-        r3 = self.res3(r2)
-        r4 = self.res4(r3)
-        r5 = self.res5(r4)
+        run = folded if fold else (lambda module: module)
+        r2 = run(self.res2)(x)
+        r3 = run(self.res3)(r2)
+        r4 = run(self.res4)(r3)
+        r5 = run(self.res5)(r4)
         return r5, r4, r3, r2
 
     def forward(self, frame: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """frame: (B, 3, H, W) RGB in [0, 1]; mask: (B, H, W). H, W multiples of 32. -> (r5, r4, r3, r2)."""
-        return self.trunk(self.image_conv(frame), mask)
+        """The authors' forward, unfolded. frame: (B, 3, H, W) RGB in [0, 1]; mask: (B, H, W). H, W
+        multiples of 32. -> (r5, r4, r3, r2)."""
+        return self.trunk(self.image_conv(frame), mask, fold=False)
 
 
 class GC(nn.Module):

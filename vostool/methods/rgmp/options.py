@@ -20,8 +20,8 @@ class RGMPOptions:
                                      "(scales=1.0: one pass per stream, about 2x faster)")
     pad_rule: Literal["authors", "ceil"] = _opt("authors", "round sizes up to a multiple of 32 as the authors "
                                                 "(+32 even when already a multiple: 480 -> 512) or to the next multiple")
-    max_batch: int = _opt(0, "streams (objects + background) per network pass; 0 = all at once. Lower it to save "
-                          "memory with many objects (results do not change)")
+    max_batch: int = _opt(0, "streams (objects + background) per network pass; 0 = automatic: one at a time on the "
+                          "CPU (faster there), all at once on a GPU. Results do not change")
 
     def validate(self) -> None:
         if not self.scales:
@@ -31,4 +31,4 @@ class RGMPOptions:
         if len(set(self.scales)) != len(self.scales):
             raise OptionError("--set scales: a scale is given twice")
         if self.max_batch < 0:
-            raise OptionError("--set max_batch: must be 0 (all streams) or a positive number")
+            raise OptionError("--set max_batch: must be 0 (automatic) or a positive number of streams")

@@ -75,6 +75,8 @@ class AuthorsProcedure:
         else:
             bg = 1 - propagate_ms(self.network, self.ref_bg, padded, previous[1:].sum(dim=0, keepdim=True), self.geometry)
             self.estimate = soft_aggregate(torch.cat(fg), bg[0])
+        # The authors keep ``.data`` of every output, so with autograd on no graph spans frames.
+        self.estimate = self.estimate.detach()
         return self.geometry.crop(self.estimate)
 
 

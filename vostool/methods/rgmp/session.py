@@ -43,7 +43,7 @@ class RGMPSession(Session):
         height, width = frame.shape[-2:]
         if self.geometry is None:
             self.geometry = Geometry(height, width, tuple(self.options.scales), self.options.pad_rule)
-            self.bank = StreamBank(self.method.network, self.geometry, self.options.max_batch)
+            self.bank = StreamBank(self.method.network, self.geometry, streams_per_pass(self.options.max_batch, frame.device))
         elif (height, width) != (self.geometry.height, self.geometry.width):
             raise ValueError(f"frame size changed from {self.geometry.height}x{self.geometry.width} to {height}x{width}")
 
@@ -95,6 +95,18 @@ class RGMPSession(Session):
         bank.set(padded, refs)
         self.previous = probs[1:]
         return geometry.crop(probs)
+
+
+def streams_per_pass(max_batch: int, device: torch.device) -> int:
+    """The ``max_batch`` option resolved for a device: 0 (all streams in one pass) or a positive bound.
+
+    On the CPU the convolutions already run at the cores' peak with one stream, and a batch of several
+    only adds memory traffic (3 objects, 3 scales at 480p: 5.7 s/frame one stream at a time against
+    6.7 s all at once, docs/benchmarks.md); a GPU is only filled by batches.
+    """
+    if max_batch > 0:
+        return max_batch
+    return 0 if device.type == "cuda" else 1
 
 
 def _check_finite(t: torch.Tensor) -> torch.Tensor:
