@@ -56,7 +56,7 @@ class Proof:
 
 
 # STM and FlowVOS train on the same small CPU setting (their departures are listed per row).
-STM_FAMILY = {"size": "96,176", "batch_size": "2", "lr": "1e-4", "max_skip": "5", "workers": "1"}
+STM_FAMILY = {"size": "96,176", "batch_size": "2", "lr": "1e-4", "max_skip": "5", "freeze_bn": "false", "workers": "1"}
 
 PROOFS: dict[str, Proof] = {
     "frtm": Proof(
@@ -77,27 +77,27 @@ PROOFS: dict[str, Proof] = {
     ),
     "stm": Proof(
         settings=STM_FAMILY,
-        departures="both ResNet-50 encoders from random weights (trained, BatchNorm frozen at its initial statistics) "
-                   "instead of ImageNet; lr 1e-4 instead of 1e-5 (from scratch); 96x176 instead of 240x427; batch 2 "
+        departures="both ResNet-50 encoders from random weights instead of ImageNet, their BatchNorm training "
+                   "(batch statistics, freeze_bn=false) instead of frozen; lr 1e-4 instead of 1e-5 (from scratch); 96x176 instead of 240x427; batch 2 "
                    "instead of 4; max skip 5 instead of 50 (16-frame videos); STM-cycle's losses, cycle and "
                    "augmentation otherwise",
         size=(96, 176),
     ),
     "flowvos": Proof(
         settings={**STM_FAMILY, "base_epochs": "0", "freeze_seg_every": "0"},
-        departures="as stm (random ResNet-50s, lr 1e-4, 96x176, batch 2, max skip 5); one stage with the flow module "
+        departures="as stm (random ResNet-50s with BatchNorm training, lr 1e-4, 96x176, batch 2, max skip 5); one stage with the flow module "
                    "from the start and no alternate freezing (the paper: 240 epochs without flow, then freezing every "
                    "5 epochs); paper mode (code_quirks=false)",
         size=(96, 176),
     ),
     "rgmp": Proof(
         settings={"stage": "2", "size": "96,160", "crop": "none", "clip_frames": "3", "batch_size": "2",
-                  "lr": "1e-3", "workers": "1"},
+                  "lr": "1e-3", "bn_affine": "true", "workers": "1"},
         pretrain={"stage": "1", "s1_crop": "96,96", "batch_size": "4"},
         pretrain_share=1 / 3,
         departures="both stages on synthetic video (stage 1: pairs simulated from its frames, a third of the time; "
-                   "stage 2 from its weights) with a random encoder (its residual branches stay zero: BatchNorm is "
-                   "frozen) instead of ImageNet; frames resized to 96x160 instead of 256x256 / 256x512 crops; "
+                   "stage 2 from its weights) with a random encoder instead of ImageNet, its BatchNorm's scale and "
+                   "shift trained (bn_affine=true: the residual branches start at zero and would stay there); frames resized to 96x160 instead of 256x256 / 256x512 crops; "
                    "2 recurrent frames instead of 5; batch 2 (stage 1: 4); lr 1e-3 instead of 1e-5 (from scratch, "
                    "few steps); scored at the one scale 0.35 (96x160, the training size) instead of 0.5/0.75/1",
         inference={"scales": "0.35"},

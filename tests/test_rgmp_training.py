@@ -176,3 +176,21 @@ def test_backbone_weights_from_a_torchvision_file(tmp_path):
     torch.save({k: v for k, v in state.items() if not k.startswith("layer4.")}, tmp_path / "part.pth")
     with pytest.raises(WeightsError, match="res5"):
         method.load_backbone(str(tmp_path / "part.pth"))
+
+
+def test_bn_affine_trains_the_encoder_batchnorm_scale_but_never_its_statistics():
+    for affine in ("false", "true"):
+        recipe = make_options(RGMPRecipe, {**STAGE1, "bn_affine": affine})
+        module = RGMP.build().training_module(recipe).train()
+        bn3 = module.network.Encoder.res2[0].bn3
+        assert not bn3.training  # statistics frozen either way
+        mean = bn3.running_mean.clone()
+        dataset = module.clip_dataset([open_source(DATA)], recipe, 0)
+        dataset.set_epoch(0)
+        module(collate([dataset[0]]))["loss"].backward()
+        assert torch.equal(bn3.running_mean, mean)
+        if affine == "true":
+            # zero-initialised, so only a trainable scale lets the residual branch ever contribute
+            assert bn3.weight.requires_grad and bn3.weight.grad.abs().sum() > 0
+        else:
+            assert not bn3.weight.requires_grad and bn3.weight.grad is None

@@ -34,6 +34,9 @@ class RGMPRecipe(Recipe):
                          "with recurrence (start it from stage 1's weights with init=RUN/last.pt)")
     init: str = setting("", "start from these weights (a run's last.pt/best.pt or any RGMP checkpoint); "
                         "'' = the encoder from --backbone-weights, the rest random")
+    bn_affine: bool = setting(False, "also train the encoder BatchNorm's scale and shift (its statistics stay "
+                              "frozen); for training from random weights, whose residual branches start at zero "
+                              "(zero-initialised last BatchNorm of each block) and stay there while it is frozen")
     deep_supervision: bool = setting(False, "also apply the cross-entropy to p3, p4 and p5 (upsampled to the "
                                      "input size); the paper does not say whether it does")
 

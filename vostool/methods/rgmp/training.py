@@ -1,6 +1,7 @@
 """RGMP's training (paper section 3.2; the authors released no training code, see ../shared/specs/rgmp.md B.5).
 
-Everything trains except the encoder's BatchNorm (frozen, in eval mode, as at inference). One
+Everything trains except the encoder's BatchNorm (frozen, in eval mode, as at inference; ``bn_affine``
+trains its scale and shift, never its statistics). One
 training step, per clip of the batch:
 
 * stage 1 (simulated pairs, :mod:`vostool.methods.rgmp.pairs`): the reference stream encodes the
@@ -42,6 +43,10 @@ class RGMPTraining(nn.Module):
         if recipe.init:
             method.load_weights(recipe.init)  # e.g. stage 2 from stage 1's last.pt (strict)
         self.network = method.network
+        if recipe.bn_affine:
+            for m in self.network.Encoder.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.requires_grad_(True)
         self.recipe = recipe
         self.env = env
         # Without deep supervision the side heads pred3..pred5 get no gradient (DDP must know).
