@@ -115,6 +115,10 @@ def test_imagenet_backbone_offline_names_the_file_to_place(tmp_path, monkeypatch
     code, output = _invoke("train", "frtm", "--data", "synthetic", "--runs-dir", tmp_path / "runs", *TINY)
     _one_line(code, output, "resnet18-f37072fd.pth")
     assert "download https://download.pytorch.org/models/resnet18-f37072fd.pth and place it at" in output
+    # a wrong dataset path is reported first: placing the weights would not have helped
+    code, output = _invoke("train", "frtm", "--data", f"davis:{tmp_path / 'nope'}", "--runs-dir", tmp_path / "runs", *TINY)
+    _one_line(code, output, "not found")
+    assert "resnet18" not in output
 
 
 def test_backbone_weights_from_a_file(tmp_path):

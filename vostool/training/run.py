@@ -165,16 +165,18 @@ def train(method: str, data: Sequence[str] = (), *, name: str, runs_dir: str | P
     try:
         if recipe.batch_size % procs.world:
             raise OptionError(f"batch_size {recipe.batch_size} must be divisible by the {procs.world} processes")
+        # The data first: a wrong dataset path is the likelier mistake, and it is reported before the
+        # (possibly missing) backbone weights are looked for.
+        sources = _open_sources(data, "train", recipe, procs)
+        val_sources = _open_sources(val, "val", recipe, procs)
         method_obj = build_method(cls, options, torch_device, backbone_weights)
         env = TrainingEnv(torch_device, _cache(recipe, cls.name), backbone_weights,
                           "" if backbone_weights == "imagenet" else _fingerprint(method_obj))
         module = method_obj.training_module(recipe, env).to(torch_device)
-        sources = _open_sources(data, "train", recipe, procs)
         if hasattr(module, "clip_dataset"):  # a method with its own samples (RGMP's simulated pairs)
             dataset = module.clip_dataset(sources, recipe, seed)
         else:
             dataset = ClipDataset(sources, recipe, seed, getattr(module, "visible_frames", None))
-        val_sources = _open_sources(val, "val", recipe, procs)
         from vostool.training.validate import held_out_videos
 
         config = _config(name, cls.name, recipe, options, data, val, seed, backbone_weights, procs, precision)
