@@ -41,3 +41,19 @@ def test_methods_without_a_demo_recipe(monkeypatch):
     monkeypatch.setattr(FRTM, "demo_training", None)
     with pytest.raises(WeightsError, match="has no demo weights"):
         load_method("frtm", weights="demo")
+
+
+def test_tvos_demo_weights_keep_the_recipes_backbone(monkeypatch):
+    from vostool.methods.tvos import TVOS
+
+    assert TVOS.demo_training is not None and TVOS.demo_training.max_minutes <= 5
+    tiny = DemoRecipe(data="synthetic:videos=2,frames=12",
+                      settings={"backbone": "resnet18", "crop": "64,64", "batch_size": "2", "workers": "0"},
+                      steps=2, max_minutes=1.0)
+    monkeypatch.setattr(TVOS, "demo_training", tiny)
+    method = load_method("tvos", weights="demo")
+    raw = torch.load(demo.demo_path("tvos"), weights_only=True)
+    assert method.weights_source == "demo" and method.options.backbone == "resnet18" and raw["demo"]["steps"] == 2
+    loaded = method.network.state_dict()
+    assert raw["state_dict"].keys() == loaded.keys()
+    assert all(torch.equal(v, loaded[k]) for k, v in raw["state_dict"].items())

@@ -12,6 +12,7 @@ from vostool.methods.tvos.convert import convert_checkpoint
 from vostool.methods.tvos.model import TVOSNetwork
 from vostool.methods.tvos.options import TVOSOptions
 from vostool.methods.tvos.recipe import TVOSRecipe
+from vostool.training.demo import DemoRecipe
 
 
 class TVOS(Method):
@@ -26,6 +27,12 @@ class TVOS(Method):
     name = "tvos"
     Options = TVOSOptions
     Recipe = TVOSRecipe
+    # --weights demo: the learning proof's setting (docs/benchmarks.md), cut to 5 minutes.
+    demo_training = DemoRecipe(
+        data="synthetic:videos=40,frames=16",
+        settings={"backbone": "resnet18", "crop": "128,128", "batch_size": "2", "workers": "1"},
+        steps=1000, max_minutes=5.0,
+    )
 
     @classmethod
     def build_network(cls, options: TVOSOptions, pretrained_backbone: bool = False) -> nn.Module:
