@@ -2,7 +2,7 @@
 
 Offline on a fresh machine there are no published weights to download. A method that declares
 ``demo_training`` (a :class:`DemoRecipe`) gets ``demo`` weights: the first use trains it with that
-fixed recipe on the built-in synthetic videos (a few minutes on a CPU, random frozen backbone) and
+fixed recipe on the built-in synthetic videos (a few minutes on a CPU, from random weights) and
 caches the result as ``$VOSTOOL_CACHE/<method>/demo.pt``; later uses load the cached file.
 """
 
@@ -96,7 +96,7 @@ def build_demo(method: str, recipe: DemoRecipe, path: Path, progress: bool = Tru
                        max_minutes=recipe.max_minutes, seed=recipe.seed, device=device, backbone_weights="none",
                        progress=_TqdmProgress() if progress else QuietProgress())
         raw = read_checkpoint(Path(tmp) / "demo" / "last.pt")
-        note = (f"demo weights: {result.step} steps on {recipe.data} with random frozen backbone "
+        note = (f"demo weights: {result.step} steps on {recipe.data} from random weights "
                 f"({', '.join(f'{k}={v}' for k, v in recipe.settings.items())})")
         save_checkpoint(path, method, raw["state_dict"], raw["arch"], raw["options"], source=note,
                         extra={"demo": {"steps": result.step, "stopped": result.stopped, "data": recipe.data,

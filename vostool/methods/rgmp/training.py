@@ -1,8 +1,8 @@
 """RGMP's training (paper section 3.2; the authors released no training code, see ../shared/specs/rgmp.md B.5).
 
-Everything trains except the encoder's BatchNorm (frozen, in eval mode, as at inference; ``bn_affine``
-trains its scale and shift, never its statistics). One
-training step, per clip of the batch:
+Everything trains except the encoder's BatchNorm (frozen, in eval mode, as at inference;
+``bn_affine`` trains its scale and shift, never its statistics). One training step, per clip of the
+batch:
 
 * stage 1 (simulated pairs, :mod:`vostool.methods.rgmp.pairs`): the reference stream encodes the
   reference image with its mask, the target stream the target image with the simulated guidance;
