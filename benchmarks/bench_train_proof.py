@@ -2,10 +2,11 @@
 
     python benchmarks/bench_train_proof.py                    # every method in PROOFS, 20 minutes each
     python benchmarks/bench_train_proof.py --methods frtm --minutes 20 --threads 1
-    python benchmarks/bench_train_proof.py --demo             # the --weights demo model on the bundled example
+    python benchmarks/bench_train_proof.py --demo             # TVOS's --weights demo model on the bundled example
+    python benchmarks/bench_train_proof.py --demo --demo-method frtm
 
 For each method: train for at most ``--minutes`` (wall clock, everything included) on synthetic videos
-(seed 0) with a random frozen backbone, then score ``last.pt`` on 10 held-out synthetic videos
+(seed 0) from random weights, then score ``last.pt`` on 10 held-out synthetic videos
 (seed 1, never seen in training) with the DAVIS J&F rules, next to the copy-the-first-mask baseline
 and, where a method has them, ablations (FRTM: the target model alone, "D-only"). Prints a Markdown
 table for docs/benchmarks.md and writes ``OUT/proof-results.json``.
@@ -78,16 +79,16 @@ PROOFS: dict[str, Proof] = {
     "stm": Proof(
         settings=STM_FAMILY,
         departures="both ResNet-50 encoders from random weights instead of ImageNet, their BatchNorm training "
-                   "(batch statistics, freeze_bn=false) instead of frozen; lr 1e-4 instead of 1e-5 (from scratch); 96x176 instead of 240x427; batch 2 "
-                   "instead of 4; max skip 5 instead of 50 (16-frame videos); STM-cycle's losses, cycle and "
-                   "augmentation otherwise",
+                   "(batch statistics, freeze_bn=false) instead of frozen; lr 1e-4 instead of 1e-5 (from scratch); "
+                   "96x176 instead of 240x427; batch 2 instead of 4; max skip 5 instead of 50 (16-frame videos); "
+                   "STM-cycle's losses, cycle and augmentation otherwise",
         size=(96, 176),
     ),
     "flowvos": Proof(
         settings={**STM_FAMILY, "base_epochs": "0", "freeze_seg_every": "0"},
-        departures="as stm (random ResNet-50s with BatchNorm training, lr 1e-4, 96x176, batch 2, max skip 5); one stage with the flow module "
-                   "from the start and no alternate freezing (the paper: 240 epochs without flow, then freezing every "
-                   "5 epochs); paper mode (code_quirks=false)",
+        departures="as stm (random ResNet-50s with BatchNorm training, lr 1e-4, 96x176, batch 2, max skip 5); "
+                   "one stage with the flow module from the start and no alternate freezing (the paper: 240 epochs "
+                   "without flow, then freezing every 5 epochs); paper mode (code_quirks=false)",
         size=(96, 176),
     ),
     "rgmp": Proof(
@@ -97,7 +98,8 @@ PROOFS: dict[str, Proof] = {
         pretrain_share=1 / 3,
         departures="both stages on synthetic video (stage 1: pairs simulated from its frames, a third of the time; "
                    "stage 2 from its weights) with a random encoder instead of ImageNet, its BatchNorm's scale and "
-                   "shift trained (bn_affine=true: the residual branches start at zero and would stay there); frames resized to 96x160 instead of 256x256 / 256x512 crops; "
+                   "shift trained (bn_affine=true: the residual branches start at zero and would stay there); "
+                   "frames resized to 96x160 instead of 256x256 / 256x512 crops; "
                    "2 recurrent frames instead of 5; batch 2 (stage 1: 4); lr 1e-3 instead of 1e-5 (from scratch, "
                    "few steps); scored at the one scale 0.35 (96x160, the training size) instead of 0.5/0.75/1",
         inference={"scales": "0.35"},
@@ -172,7 +174,7 @@ def prove(name: str, proof: Proof, minutes: float, out: Path, val_videos: int) -
 DEMO_INFERENCE = {"frtm": {"fast": "true"}}
 
 
-def demo(out: Path, method: str = "frtm") -> dict:
+def demo(out: Path, method: str = "tvos") -> dict:
     """Train ``method``'s demo weights from scratch and score them on the bundled example."""
     from vostool.data.synthetic import make_clip
     from vostool.engine import segment_video
@@ -187,7 +189,8 @@ def demo(out: Path, method: str = "frtm") -> dict:
     clip = make_clip(num_frames=24, height=240, width=320, num_objects=2, seed=7)  # examples/make_example.py
     masks = out / "demo_masks"
     segment_video(ROOT / "examples/two_objects.mp4", mask=ROOT / "examples/two_objects_mask.png", method=method,
-                  weights=str(path), options=DEMO_INFERENCE.get(method, {}), size=240, out_dir=masks, overwrite=True, progress=False)
+                  weights=str(path), options=DEMO_INFERENCE.get(method, {}), size=240, out_dir=masks, overwrite=True,
+                  progress=False)
     from PIL import Image
 
     pred = np.stack([np.array(Image.open(p)) for p in sorted(masks.glob("*.png"))])
@@ -206,7 +209,7 @@ def main() -> None:
     parser.add_argument("--val-videos", type=int, default=10)
     parser.add_argument("--out", type=Path, default=None, help="folder for the runs (default: a temporary one)")
     parser.add_argument("--demo", action="store_true", help="score the demo weights on the bundled example instead")
-    parser.add_argument("--demo-method", default="frtm", help="whose demo weights --demo trains")
+    parser.add_argument("--demo-method", default="tvos", help="whose demo weights --demo trains (the README uses tvos)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
