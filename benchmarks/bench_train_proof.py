@@ -38,6 +38,8 @@ from vostool.loader import load_method  # noqa: E402
 from vostool.training import train  # noqa: E402
 from vostool.training.validate import copy_baseline, evaluate, held_out_videos  # noqa: E402
 
+from memory_attention import memory_attention  # noqa: E402
+
 
 @dataclass
 class Proof:
@@ -54,6 +56,7 @@ class Proof:
     # starts from its last.pt through the recipe field ``init`` (RGMP's two stages).
     pretrain: dict[str, str] = field(default_factory=dict)
     pretrain_share: float = 0.0
+    pretrain_data: str = ""  # the first stage's videos when they differ from ``data``
 
 
 # STM and FlowVOS train on the same small CPU setting (their departures are listed per row).
@@ -144,7 +147,7 @@ def prove(name: str, proof: Proof, minutes: float, out: Path, val_videos: int) -
     started = time.perf_counter()
     settings, pre_steps = dict(proof.settings), 0
     if proof.pretrain:
-        pre = train(method, [proof.data], name=f"proof-{name}-pretrain", runs_dir=out,
+        pre = train(method, [proof.pretrain_data or proof.data], name=f"proof-{name}-pretrain", runs_dir=out,
                     settings={**proof.settings, **proof.pretrain}, max_minutes=minutes * proof.pretrain_share,
                     backbone_weights="none", overwrite=True, progress=_Bar(), seed=0)
         settings["init"], pre_steps = str(pre.run_dir / "last.pt"), pre.step
@@ -156,13 +159,15 @@ def prove(name: str, proof: Proof, minutes: float, out: Path, val_videos: int) -
     load_end = os.getloadavg()[0]
     videos = held_out_videos([open_source(f"synthetic:videos={val_videos},seed=1", "val", proof.size)])
     weights = str(out / f"proof-{name}" / "last.pt")
+    trained = load_method(method, proof.inference, weights=weights)
     row = {"method": name, "train_minutes": round(train_minutes, 2), "steps": result.step, "pretrain_steps": pre_steps,
            "samples": result.step * int(proof.settings.get("batch_size", 0) or 0),
            "copy": copy_baseline(videos, proof.size).as_dict(),
-           "trained": evaluate(load_method(method, proof.inference, weights=weights), videos, proof.size,
-                               torch.device("cpu")).as_dict(),
+           "trained": evaluate(trained, videos, proof.size, torch.device("cpu")).as_dict(),
            "ablations": {}, "departures": proof.departures, "threads": torch.get_num_threads(),
            "load_average": [round(load_start, 2), round(load_end, 2)]}
+    if hasattr(trained.network, "memorize"):  # STM family: did the memory read learn to match?
+        row["memory attention"] = memory_attention(trained.network, videos, proof.size)
     for name, extra in proof.ablations.items():
         method_obj = load_method(method, {**proof.inference, **extra}, weights=weights)
         row["ablations"][name] = evaluate(method_obj, videos, proof.size, torch.device("cpu")).as_dict()
