@@ -47,6 +47,9 @@ class MUNetRecipe(Recipe):
 
     bootstrap_fraction: float = setting(0.4, "bootstrapped CE: fraction of hardest pixels per frame and object")
     iou_weight: float = setting(1.0, "lambda: weight of the soft IoU loss")
+    read_loss: float = setting(
+        0.0, "weight of an auxiliary loss on the memory read's attention (vostool.methods.stm.read_loss); not in the "
+        "paper: 0 = off. For training from random weights, whose read otherwise collapses onto one memory position")
     freeze_bn: bool = setting(True, "keep BatchNorm statistics frozen (eval mode), as STM-family training "
                               "(the paper is silent)")
 
@@ -54,5 +57,5 @@ class MUNetRecipe(Recipe):
         super().validate()
         if self.clip_frames < 2:
             raise OptionError("--set clip_frames: MUNet needs a reference frame and at least one query")
-        if not 0 < self.bootstrap_fraction <= 1 or self.iou_weight < 0:
-            raise OptionError("--set bootstrap_fraction must be in (0, 1] and iou_weight >= 0")
+        if not 0 < self.bootstrap_fraction <= 1 or self.iou_weight < 0 or self.read_loss < 0:
+            raise OptionError("--set bootstrap_fraction must be in (0, 1], iou_weight and read_loss >= 0")

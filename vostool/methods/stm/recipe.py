@@ -55,6 +55,10 @@ class STMRecipe(Recipe):
 
     bootstrap: float = setting(0.4, "cross-entropy over the hardest fraction of pixels (1 = plain mean)")
     cycle: bool = setting(True, "add the cycle loss: segment frame 0 back from each later frame's memory alone")
+    read_loss: float = setting(
+        0.0, "weight of an auxiliary loss on the memory read's attention (the memory frames' ground truth carried to "
+        "the query by it, against the query's ground truth); not in the papers: 0 = off (the authors). For training "
+        "from random weights, whose read otherwise collapses onto one memory position")
     freeze_bn: bool = setting(True, "BatchNorm uses its running statistics (STM-cycle never calls net.train())")
     init: str = setting("", "start from these weights (a vostool checkpoint or the authors' file; FlowVOS also takes "
                         "an STM-cycle checkpoint, its flow module then starting from its initialisation)")
@@ -67,3 +71,5 @@ class STMRecipe(Recipe):
             raise OptionError("--set clip_frames: STM needs the annotated first frame and at least one more")
         if not 0 < self.bootstrap <= 1:
             raise OptionError("--set bootstrap: must be in (0, 1]")
+        if self.read_loss < 0:
+            raise OptionError("--set read_loss: must be >= 0 (0 = off)")

@@ -23,6 +23,7 @@ from vostool.methods.base import TrainingEnv
 from vostool.methods.stm.losses import mask_loss
 from vostool.methods.stm.memory import memory_read
 from vostool.methods.stm.network import QueryFeatures, crop_padding, pad_to_multiple
+from vostool.methods.stm.read_loss import grid_masks, propagation_loss
 from vostool.methods.stm.recipe import STMRecipe
 
 
@@ -103,15 +104,31 @@ class STMTraining(nn.Module):
         return soft_aggregate(fg, bg_rule="prod")
 
     def _step(self, clip: Clip, query: QueryFeatures, memory: list, source: int, dest: int, previous: torch.Tensor,
-              terms: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Segment ``dest`` after ``source`` and add its losses to ``terms``; returns the output."""
+              terms: dict[str, torch.Tensor], memory_frames: list[int]) -> torch.Tensor:
+        """Segment ``dest`` after ``source`` and add its losses to ``terms``; returns the output.
+        ``memory_frames``: the clip frame of each ``memory`` entry."""
         warp, extra = self.decoder_input(clip, source, dest, previous)
         out = self.segment(clip, query, dest, memory, warp)
         name = "cycle" if dest == 0 else "segmentation"
         terms[name] = terms.get(name, 0) + mask_loss(clip.crop(out), clip.crop(clip.target[dest]), self.recipe.bootstrap)
+        if self.recipe.read_loss:
+            terms["read"] = terms.get("read", 0) + self.recipe.read_loss * self.read_term(
+                clip, query, dest, memory, memory_frames)
         for key, value in extra.items():
             terms[key] = terms.get(key, 0) + value
         return out
+
+    def read_term(self, clip: Clip, query: QueryFeatures, dest: int, memory: list, memory_frames: list[int]
+                  ) -> torch.Tensor:
+        """The ``read_loss`` term (vostool.methods.stm.read_loss): the memory frames' ground truth carried
+        to frame ``dest`` by the read's attention, against frame ``dest``'s ground truth."""
+        if clip.num_objects == 0:
+            return query.key.sum() * 0
+        grid = tuple(query.value.shape[-2:])
+        pooled = grid_masks(clip.target[:, 1:], grid)  # (T, K, hw)
+        mem_masks = torch.cat([pooled[f] for f in memory_frames], dim=1)  # (K, M)
+        keys = torch.cat([k for k, _ in memory], dim=1)
+        return propagation_loss(keys, query.key[dest : dest + 1], mem_masks, pooled[dest])
 
     # -- one clip -----------------------------------------------------------------------------------
 
@@ -125,12 +142,12 @@ class STMTraining(nn.Module):
         outs = [clip.target[0]]
         terms: dict[str, torch.Tensor] = {}
         for t in range(1, length):
-            outs.append(self._step(clip, query, memory, t - 1, t, outs[t - 1], terms))
+            outs.append(self._step(clip, query, memory, t - 1, t, outs[t - 1], terms, list(range(t))))
             memory.append(self.memorize(clip, t, outs[t]))
         if self.recipe.cycle:
             for t in range(length - 1, 0, -1):
                 if clip.all_visible(t):
-                    self._step(clip, query, [memory[t]], t, 0, outs[t], terms)
+                    self._step(clip, query, [memory[t]], t, 0, outs[t], terms, [t])
         iou = torch.stack([_label_iou(clip.crop(outs[t]).detach(), clip.crop(clip.target[t]))
                            for t in range(1, length)]).mean()
         return {k: v / (length - 1) for k, v in terms.items()}, iou
