@@ -8,7 +8,8 @@ features are computed once per frame. Frame t reads a memory of all earlier fram
 by soft aggregation (background = prod(1 - p), as the session). The loss of every query frame is
 bootstrapped CE on the hardest 40% of pixels plus the soft IoU (lambda 1), per object on the
 aggregated probabilities, averaged over objects and frames. There is no loss on the motion branch:
-it learns through the segmentation loss only, as in the paper.
+it learns through the segmentation loss only, as in the paper. ``read_loss`` > 0 adds a loss on each
+read's attention (:mod:`vostool.methods.stm.read_loss`; not in the paper, off by default).
 """
 
 from __future__ import annotations

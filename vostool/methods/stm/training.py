@@ -7,6 +7,8 @@ aggregation, and the loss is bootstrapped cross-entropy (the hardest 40 % of pix
 The cycle loss memorises the last frame too and segments frame 0 back from each frame t's memory
 alone, when all objects are visible on frame t. A clip's loss is the sum over all terms / (T-1), the
 batch's the mean over clips (the authors: one clip per step, 4 accumulated). BatchNorm is frozen.
+``read_loss`` > 0 adds a loss on each read's attention (:mod:`vostool.methods.stm.read_loss`; not
+STM-cycle's, off by default).
 
 Subclasses (FlowVOS) add a decoder input and extra losses per segmentation through
 :meth:`STMTraining.decoder_input`.
