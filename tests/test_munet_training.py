@@ -75,3 +75,14 @@ def test_a_run_through_the_trainer_gives_a_checkpoint_that_segments(tmp_path):
     assert method.options.motion is False
     trained = result.method.network.state_dict()
     assert all(torch.equal(v, trained[k]) for k, v in method.network.state_dict().items())
+
+
+def test_init_starts_a_run_from_an_earlier_runs_weights(tmp_path):
+    first = train("munet", [DATA], name="first", runs_dir=tmp_path, settings={**TINY, "motion": "false"}, steps=1,
+                  backbone_weights="none")
+    saved = first.method.network.state_dict()
+    recipe = make_options(MUNetRecipe, {**TINY, "init": str(tmp_path / "first/last.pt")})
+    fresh = MUNet.build({"motion": "false"})
+    assert not all(torch.equal(v, saved[k]) for k, v in fresh.network.state_dict().items())
+    fresh.training_module(recipe, TrainingEnv())
+    assert all(torch.equal(v, saved[k]) for k, v in fresh.network.state_dict().items())

@@ -52,6 +52,8 @@ class MUNetRecipe(Recipe):
         "paper: 0 = off. For training from random weights, whose read otherwise collapses onto one memory position")
     freeze_bn: bool = setting(True, "keep BatchNorm statistics frozen (eval mode), as STM-family training "
                               "(the paper is silent)")
+    init: str = setting("", "start from a whole MUNet's weights (a vostool munet checkpoint such as an earlier run's "
+                        "last.pt, or the authors' file); for STM weights in the shared parts use --set init_from")
 
     def validate(self) -> None:
         super().validate()

@@ -36,6 +36,8 @@ class MUNetTraining(nn.Module):
         self.network.requires_grad_(True)
         self.recipe = recipe
         self.pad = method.options.resolved_pad
+        if recipe.init:
+            method.load_weights(recipe.init)  # strict; a later --resume replaces these weights
 
     def train(self, mode: bool = True) -> "MUNetTraining":
         super().train(mode)

@@ -2,7 +2,7 @@
 
 Trained from random weights, an STM-family memory read collapses: every query position attends to
 one and the same memory position, the read becomes a constant and the network segments each frame
-from its own features (docs/benchmarks.md, "Why the STM family does not pass yet"). The decoder's
+from its own features (docs/benchmarks.md, "The memory read collapses"). The decoder's
 direct path from the query makes that collapse cheap, so nothing pushes the keys back to matching.
 
 This loss supervises the read's attention itself, the way a label-propagation method (TVOS) learns
