@@ -52,32 +52,47 @@ class Proof:
     data: str = "synthetic:videos=40,frames=16"
     size: tuple[int, int] = (240, 432)
     method: str = ""  # the method to train when the row's name is not one (e.g. an ablation trained apart)
-    # A first training stage (extra --set values) given this share of the minutes; the main run then
-    # starts from its last.pt through the recipe field ``init`` (RGMP's and FlowVOS's two stages, the
-    # STM family's BatchNorm stages).
-    pretrain: dict[str, str] = field(default_factory=dict)
-    pretrain_share: float = 0.0
-    pretrain_data: str = ""  # the first stage's videos when they differ from ``data``
+    # Earlier training stages, in order; each starts from the previous one's last.pt through the recipe
+    # field ``init``, and the main run (``settings``) from the last one's with the time left (RGMP's and
+    # FlowVOS's two stages, the STM family's BatchNorm stages).
+    stages: tuple["Stage", ...] = ()
 
 
-# STM and FlowVOS train on the same small CPU setting (their departures are listed per row). From random
-# weights an STM-family memory read collapses onto one memory position unless its attention is
-# supervised (read_loss; docs/benchmarks.md, "The memory read collapses").
-STM_FAMILY = {"size": "96,176", "batch_size": "2", "lr": "1e-4", "max_skip": "5", "freeze_bn": "false",
-              "read_loss": "10", "workers": "1"}
+@dataclass
+class Stage:
+    """A training stage before the main run: extra --set values over the proof's, its share of the minutes."""
+
+    settings: dict[str, str]
+    share: float
+    data: str = ""  # the stage's videos when they differ from the proof's
+
+
+# STM and FlowVOS's segmentation network train on one small CPU setting: MUNet's clips (more, cheaper steps:
+# 4 consecutive frames, one clip per step), which learnt faster than STM-cycle's in 20 minutes, without the
+# cycle loss (STM's own training has none; cheaper steps). From random weights an STM-family memory read
+# collapses onto one memory position unless its attention is supervised (read_loss; docs/benchmarks.md,
+# "The memory read collapses").
+STM_PROOF = {"size": "96,176", "clip_frames": "4", "batch_size": "1", "objects": "2", "max_skip": "1",
+             "optimizer": "adamw", "lr": "1e-4", "weight_decay": "0.01", "cycle": "false", "freeze_bn": "true",
+             "read_loss": "10", "workers": "1"}
+
+
 def bn_stages() -> dict:
     """Proof fields for the STM family's two BatchNorm stages: three quarters of the time on batch statistics
     (from random weights the residual branches need them), then the last quarter from those weights with
     BatchNorm frozen (the authors' setting), so the network adapts to the running statistics it is scored
     with. The batch statistics of one clip are one video's: two one-stage stm runs of one setting scored
     33.7 and 10.2 J&F (docs/benchmarks.md, "Why two runs of one setting score so differently")."""
-    return {"pretrain": {"freeze_bn": "false"}, "pretrain_share": 0.75}
+    return {"stages": (Stage({"freeze_bn": "false"}, 0.75),)}
 
 
 BN_STAGES_TEXT = ("BatchNorm on batch statistics (freeze_bn=false) for the first three quarters of the time, then "
                   "frozen as the authors' (freeze_bn=true) for the last quarter from those weights")
 READ_LOSS = ("the auxiliary loss on the memory read's attention with weight 10 (read_loss=10, not in the papers; "
              "without it the read collapses onto one memory position)")
+STM_PROOF_TEXT = ("AdamW lr 1e-4 with weight decay 0.01 instead of Adam lr 1e-5 with 5e-4 (from scratch); 96x176 "
+                  "instead of 240x427; clips of 4 consecutive frames (max skip 1, as MUNet), one per step, up to 2 "
+                  "objects instead of 3 frames with skips up to 50, 4 per step, up to 5 objects; " + READ_LOSS)
 
 PROOFS: dict[str, Proof] = {
     "frtm": Proof(
@@ -97,41 +112,41 @@ PROOFS: dict[str, Proof] = {
                    "is the recipe's default",
     ),
     "stm": Proof(
-        # MUNet's clip setting (more, cheaper steps), which learnt faster than STM-cycle's in 20 minutes;
-        # without the cycle loss (STM's own training has none; cheaper steps): 33.7 and 10.2 in two one-stage
-        # runs against 27.3 in one with it (the spread is BatchNorm's, see bn_stages)
-        settings={**STM_FAMILY, "clip_frames": "4", "batch_size": "1", "objects": "2", "optimizer": "adamw",
-                  "weight_decay": "0.01", "cycle": "false", "freeze_bn": "true"},
-        **bn_stages(),
-        departures="both ResNet-50 encoders from random weights instead of ImageNet; " + BN_STAGES_TEXT + "; AdamW "
-                   "lr 1e-4 with weight decay 0.01 instead of Adam lr 1e-5 with 5e-4 (from scratch); 96x176 instead "
-                   "of 240x427; clips of 4 frames, one per step, up to 2 objects instead of 3 frames, 4 per step, "
-                   "up to 5 objects; max skip 5 instead of 50 (16-frame videos); " + READ_LOSS + "; STM-cycle's "
-                   "loss and augmentation without its cycle loss (cycle=false, as STM's own training)",
+        settings=dict(STM_PROOF), **bn_stages(),
+        departures="both ResNet-50 encoders from random weights instead of ImageNet; " + BN_STAGES_TEXT + "; " +
+                   STM_PROOF_TEXT + "; STM-cycle's loss and augmentation without its cycle loss (cycle=false, as "
+                   "STM's own training)",
         size=(96, 176),
     ),
     "flowvos": Proof(
-        settings={**STM_FAMILY, "base_epochs": "0", "freeze_seg_every": "0"},
-        pretrain={"base_epochs": "480"},  # the paper's first stage: the segmentation network alone
-        pretrain_share=2 / 3,
-        departures="as stm (random ResNet-50s with BatchNorm training, lr 1e-4, 96x176, batch 2, max skip 5, "
-                   "read_loss=10); the paper's two stages in one budget: two thirds of the time without the flow "
-                   "module, then the flow module from those weights without the alternate freezing (the paper: "
-                   "240 epochs each, the segmentation network frozen every other 5 epochs); paper mode "
-                   "(code_quirks=false)",
+        # The paper's two stages, the first split in the two BatchNorm stages; the flow stage starts with
+        # flow_mixer as the identity so that it begins from the segmentation network's output (random, it
+        # cost the first stage's progress: 17.3 J&F, below copying the first mask)
+        settings={**STM_PROOF, "base_epochs": "0", "freeze_seg_every": "0", "flow_mixer_init": "identity"},
+        stages=(Stage({"base_epochs": "480", "freeze_bn": "false"}, 0.55), Stage({"base_epochs": "480"}, 0.2)),
+        departures="the segmentation network's stage as stm's proof (random ResNet-50s, " + STM_PROOF_TEXT + ", no "
+                   "cycle loss), 55% of the time on BatchNorm's batch statistics then 20% with it frozen; the flow "
+                   "stage from those weights for the last quarter, BatchNorm frozen, without the alternate freezing "
+                   "(the paper: 240 epochs each, the segmentation network frozen every other 5 epochs), flow_mixer "
+                   "starting as the identity on the decoder's features (flow_mixer_init=identity; the authors: "
+                   "random); paper mode (code_quirks=false)",
         size=(96, 176),
     ),
     "rgmp": Proof(
-        settings={"stage": "2", "size": "96,160", "crop": "none", "clip_frames": "3", "batch_size": "2",
+        # With the encoder's BatchNorm frozen from random weights (its running statistics normalise nothing)
+        # the masks vanished over the recurrence: 12.9 J&F with bn_affine=true alone, 4.0 without
+        settings={"stage": "2", "size": "96,160", "crop": "none", "clip_frames": "4", "batch_size": "2",
                   "lr": "1e-3", "bn_affine": "true", "workers": "1"},
-        pretrain={"stage": "1", "s1_crop": "96,96", "batch_size": "4"},
-        pretrain_share=1 / 3,
-        departures="both stages on synthetic video (stage 1: pairs simulated from its frames, a third of the time; "
-                   "stage 2 from its weights) with a random encoder instead of ImageNet, its BatchNorm's scale and "
-                   "shift trained (bn_affine=true: the residual branches start at zero and would stay there); "
-                   "frames resized to 96x160 instead of 256x256 / 256x512 crops; "
-                   "2 recurrent frames instead of 5; batch 2 (stage 1: 4); lr 1e-3 instead of 1e-5 (from scratch, "
-                   "few steps); scored at the one scale 0.35 (96x160, the training size) instead of 0.5/0.75/1",
+        stages=(Stage({"stage": "1", "s1_crop": "96,96", "batch_size": "4", "freeze_bn": "false"}, 0.3),
+                Stage({"freeze_bn": "false"}, 0.45)),
+        departures="both stages on synthetic video (stage 1: pairs simulated from its frames, 30% of the time; "
+                   "stage 2 from its weights) with a random encoder instead of ImageNet, its BatchNorm trained on "
+                   "batch statistics (freeze_bn=false) in stage 1 and the first 45% of the time in stage 2, then "
+                   "frozen with its scale and shift trained (bn_affine=true: the residual branches start at zero "
+                   "and would stay there) for the last quarter; frames resized to 96x160 instead of 256x256 / "
+                   "256x512 crops; 3 recurrent frames instead of 5; batch 2 (stage 1: 4); lr 1e-3 instead of 1e-5 "
+                   "(from scratch, few steps); scored at the one scale 0.35 (96x160, the training size) instead "
+                   "of 0.5/0.75/1",
         inference={"scales": "0.35"},
     ),
 }
@@ -171,13 +186,15 @@ def prove(name: str, proof: Proof, minutes: float, out: Path, val_videos: int) -
     method = proof.method or name
     load_start = os.getloadavg()[0]
     started = time.perf_counter()
-    settings, pre_steps = dict(proof.settings), 0
-    if proof.pretrain:
-        pre = train(method, [proof.pretrain_data or proof.data], name=f"proof-{name}-pretrain", runs_dir=out,
-                    settings={**proof.settings, **proof.pretrain}, max_minutes=minutes * proof.pretrain_share,
+    settings, stage_steps = dict(proof.settings), []
+    for index, stage in enumerate(proof.stages, 1):
+        print(f"  stage {index}: {stage.settings}", flush=True)
+        pre = train(method, [stage.data or proof.data], name=f"proof-{name}-stage{index}", runs_dir=out,
+                    settings={**settings, **stage.settings}, max_minutes=minutes * stage.share,
                     backbone_weights="none", overwrite=True, progress=_Bar(), seed=0)
-        settings["init"], pre_steps = str(pre.run_dir / "last.pt"), pre.step
-        minutes -= (time.perf_counter() - started) / 60
+        settings["init"] = str(pre.run_dir / "last.pt")
+        stage_steps.append(pre.step)
+    minutes -= (time.perf_counter() - started) / 60
     result = train(method, [proof.data], name=f"proof-{name}", runs_dir=out, settings=settings,
                    max_minutes=minutes, backbone_weights="none", overwrite=True, progress=_Bar(),
                    seed=0)
@@ -186,7 +203,7 @@ def prove(name: str, proof: Proof, minutes: float, out: Path, val_videos: int) -
     videos = held_out_videos([open_source(f"synthetic:videos={val_videos},seed=1", "val", proof.size)])
     weights = str(out / f"proof-{name}" / "last.pt")
     trained = load_method(method, proof.inference, weights=weights)
-    row = {"method": name, "train_minutes": round(train_minutes, 2), "steps": result.step, "pretrain_steps": pre_steps,
+    row = {"method": name, "train_minutes": round(train_minutes, 2), "steps": result.step, "stage_steps": stage_steps,
            "samples": result.step * int(proof.settings.get("batch_size", 0) or 0),
            "copy": copy_baseline(videos, proof.size).as_dict(),
            "trained": evaluate(trained, videos, proof.size, torch.device("cpu")).as_dict(),
@@ -263,7 +280,7 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|")
         for r in rows:
             ablations = "; ".join(f"{k}: {v['J&F']:.1f}" for k, v in r["ablations"].items()) or "-"
-            steps = f"{r['pretrain_steps']} + {r['steps']}" if r.get("pretrain_steps") else r["steps"]
+            steps = " + ".join(str(n) for n in [*r["stage_steps"], r["steps"]])
             print(f"| {r['method']} | {r['train_minutes']:.1f} | {steps} | {r['trained']['J&F']:.1f} | "
                   f"{r['copy']['J&F']:.1f} | {r['margin']:+.1f} | {ablations} |")
 

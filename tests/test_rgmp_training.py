@@ -194,3 +194,18 @@ def test_bn_affine_trains_the_encoder_batchnorm_scale_but_never_its_statistics()
             assert bn3.weight.requires_grad and bn3.weight.grad.abs().sum() > 0
         else:
             assert not bn3.weight.requires_grad and bn3.weight.grad is None
+
+
+def test_freeze_bn_false_trains_the_encoder_batchnorm_on_batch_statistics():
+    recipe = make_options(RGMPRecipe, {**STAGE1, "freeze_bn": "false"})
+    assert RGMPRecipe().freeze_bn  # the authors' frozen BatchNorm by default (tested above)
+    module = RGMP.build().training_module(recipe).train()
+    bn3 = module.network.Encoder.res2[0].bn3
+    assert bn3.training
+    mean = bn3.running_mean.clone()
+    dataset = module.clip_dataset([open_source(DATA)], recipe, 0)
+    dataset.set_epoch(0)
+    module(collate([dataset[0], dataset[1]]))["loss"].backward()
+    assert not torch.equal(bn3.running_mean, mean)
+    assert bn3.weight.grad.abs().sum() > 0
+    assert not module.eval().network.Encoder.res2[0].bn3.training  # scored with the running statistics

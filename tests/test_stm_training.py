@@ -207,3 +207,22 @@ def test_flowvos_stage_two_starts_from_an_stm_cycle_checkpoint(tmp_path):
     with pytest.raises(Exception, match="third_channel"):  # an STM file (others) is refused, not guessed
         torch.save(STMNetwork("others").state_dict(), tmp_path / "stm.pth")
         _module(FlowVOS, {"init": str(tmp_path / "stm.pth")})
+
+
+def test_identity_flow_mixer_starts_the_flow_stage_from_the_segmentation_networks_output():
+    torch.manual_seed(0)
+    random_mixer, _ = _module(FlowVOS, {"base_epochs": "0"})
+    identity, _ = _module(FlowVOS, {"base_epochs": "0", "flow_mixer_init": "identity"})
+    assert random_mixer.network.Decoder.flow_mixer.weight[:, -1].abs().sum() > 0  # the authors': PyTorch's init
+    decoder = identity.network.Decoder.eval()
+    x, r3, r2 = torch.randn(1, 1024, 4, 6), torch.randn(1, 512, 8, 12), torch.randn(1, 256, 16, 24)
+    with torch.no_grad():
+        plain = decoder(x, r3, r2, (64, 96))
+        warped = [decoder(x, r3, r2, (64, 96), (torch.rand(1, 1, 64, 96) > p).float()) for p in (0.2, 0.8)]
+    assert torch.equal(warped[0], warped[1])  # the warped mask is ignored until its weights grow
+    # the same logits up to where the upsampling happens (before pred2 instead of after it; random features
+    # here are rougher than trained ones, so the two orders differ more)
+    assert torch.corrcoef(torch.stack([plain.flatten(), warped[0].flatten()]))[0, 1] > 0.75
+    assert (plain.argmax(1) == warped[0].argmax(1)).float().mean() > 0.85
+    with pytest.raises(Exception, match="flow_mixer_init"):
+        make_options(FlowVOSRecipe, {"flow_mixer_init": "zero"})

@@ -9,6 +9,7 @@ instead of the paper (see docs/methods.md, "Training FlowVOS").
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from vostool.data.clip_settings import setting
 from vostool.methods.stm.recipe import STMRecipe, default
@@ -29,6 +30,11 @@ class FlowVOSRecipe(STMRecipe):
     teacher_forcing: float = setting(0.5, "probability per clip that the flow warps the ground-truth previous mask")
     mask_flow_weight: float = setting(1.0, "weight of the Mask Flow Loss (CE + IoU of the warped previous mask)")
     visual_flow_weight: float = setting(1.0, "weight of the Visual Flow Loss (MSE of the masked warped previous frame)")
+    flow_mixer_init: Literal["random", "identity"] = setting(
+        "random", "how the flow stage's first step finds Decoder.flow_mixer: random (the authors: PyTorch's default "
+        "initialisation, or init's weights) or identity (passes the decoder's 256 channels through and ignores the "
+        "warped mask, so the flow stage starts from the segmentation network's output; not in the paper), set at "
+        "the start of the run, after init")
     code_quirks: bool = setting(
         False, "reproduce the released code: no freezing, round() stops the Mask Flow Loss gradient, BatchNorm "
         "never in training mode")

@@ -43,6 +43,8 @@ class FlowVOSTraining(STMTraining):
         super().__init__(method, recipe, env)
         self.segmentation_params = [p for name, p in self.network.named_parameters() if not name.startswith(FLOW_PARTS)]
         self.flow_stage = True
+        if recipe.flow_mixer_init == "identity":
+            identity_flow_mixer(self.network.Decoder.flow_mixer)
 
     def load_initial(self, method, path: str) -> None:
         """A FlowVOS checkpoint strictly, or an STM-cycle one for everything but the flow module and
@@ -120,6 +122,18 @@ class FlowVOSTraining(STMTraining):
         target_frame = clip.norm[dest] * (target[1:].sum(0, keepdim=True) > 0).float()
         visual_flow = F.mse_loss(clip.crop(warped_frame), clip.crop(target_frame))
         return decoder_mask, {"mask_flow": r.mask_flow_weight * mask_flow, "visual_flow": r.visual_flow_weight * visual_flow}
+
+
+@torch.no_grad()
+def identity_flow_mixer(mixer: torch.nn.Conv2d) -> None:
+    """Make ``flow_mixer`` (Conv2d 257 -> 256, 3x3) pass its first 256 input channels through and ignore the
+    last (the warped mask): its output is then the decoder's upsampled features, so a segmentation network
+    trained without the flow module keeps (nearly) its output when the flow stage begins, and the warped
+    mask's weights grow from zero as it proves useful."""
+    mixer.weight.zero_()
+    mixer.bias.zero_()
+    channels = mixer.out_channels
+    mixer.weight[torch.arange(channels), torch.arange(channels), mixer.kernel_size[0] // 2, mixer.kernel_size[1] // 2] = 1
 
 
 def training_module(method, recipe: FlowVOSRecipe | None, env: TrainingEnv | None) -> FlowVOSTraining:

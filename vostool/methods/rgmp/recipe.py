@@ -37,6 +37,10 @@ class RGMPRecipe(Recipe):
     bn_affine: bool = setting(False, "also train the encoder BatchNorm's scale and shift (its statistics stay "
                               "frozen); for training from random weights, whose residual branches start at zero "
                               "(zero-initialised last BatchNorm of each block) and stay there while it is frozen")
+    freeze_bn: bool = setting(True, "keep the encoder's BatchNorm frozen (eval mode, running statistics), as the "
+                              "authors' network; false: it trains on batch statistics (scale, shift and running "
+                              "statistics), not in the paper, for training from random weights, whose frozen "
+                              "statistics normalise nothing")
     deep_supervision: bool = setting(False, "also apply the cross-entropy to p3, p4 and p5 (upsampled to the "
                                      "input size); the paper does not say whether it does")
 

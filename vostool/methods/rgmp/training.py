@@ -1,8 +1,8 @@
 """RGMP's training (paper section 3.2; the authors released no training code, see ../shared/specs/rgmp.md B.5).
 
 Everything trains except the encoder's BatchNorm (frozen, in eval mode, as at inference;
-``bn_affine`` trains its scale and shift, never its statistics). One training step, per clip of the
-batch:
+``bn_affine`` trains its scale and shift, never its statistics; ``freeze_bn=false`` trains all of it on
+batch statistics, not the paper's). One training step, per clip of the batch:
 
 * stage 1 (simulated pairs, :mod:`vostool.methods.rgmp.pairs`): the reference stream encodes the
   reference image with its mask, the target stream the target image with the simulated guidance;
@@ -43,14 +43,23 @@ class RGMPTraining(nn.Module):
         if recipe.init:
             method.load_weights(recipe.init)  # e.g. stage 2 from stage 1's last.pt (strict)
         self.network = method.network
-        if recipe.bn_affine:
-            for m in self.network.Encoder.modules():
-                if isinstance(m, nn.BatchNorm2d):
-                    m.requires_grad_(True)
+        if recipe.bn_affine or not recipe.freeze_bn:
+            for m in self._encoder_batchnorms():
+                m.requires_grad_(True)
         self.recipe = recipe
         self.env = env
         # Without deep supervision the side heads pred3..pred5 get no gradient (DDP must know).
         self.find_unused_parameters = not recipe.deep_supervision
+
+    def _encoder_batchnorms(self) -> list[nn.BatchNorm2d]:
+        return [m for m in self.network.Encoder.modules() if isinstance(m, nn.BatchNorm2d)]
+
+    def train(self, mode: bool = True) -> "RGMPTraining":
+        super().train(mode)  # the Encoder keeps its BatchNorm in eval mode
+        if not self.recipe.freeze_bn:
+            for m in self._encoder_batchnorms():
+                m.train(mode)
+        return self
 
     def clip_dataset(self, sources: Sequence, recipe: RGMPRecipe, seed: int):
         """The stage's samples (the trainer calls this instead of building a plain ClipDataset)."""
