@@ -209,3 +209,28 @@ def test_freeze_bn_false_trains_the_encoder_batchnorm_on_batch_statistics():
     assert not torch.equal(bn3.running_mean, mean)
     assert bn3.weight.grad.abs().sum() > 0
     assert not module.eval().network.Encoder.res2[0].bn3.training  # scored with the running statistics
+
+
+def test_iou_weight_adds_a_soft_iou_term_off_by_default():
+    from vostool.methods.rgmp.training import soft_iou_loss
+
+    target = torch.zeros(2, 8, 8, dtype=torch.bool)
+    target[0, 2:6, 2:6] = True
+    assert float(soft_iou_loss(target.float(), target)) == 0  # perfect, and empty on empty
+    assert float(soft_iou_loss(torch.zeros(2, 8, 8), target)) == pytest.approx((1 - 1 / 17) / 2)
+    assert float(soft_iou_loss(target.float() * 0.5, target)) == pytest.approx((1 - 9 / 17) / 2)
+    stray = torch.zeros(2, 8, 8, requires_grad=True)
+    soft_iou_loss(stray + 0.1, torch.zeros(2, 8, 8, dtype=torch.bool)).backward()
+    assert (stray.grad > 0).all()  # a prediction where the object has left is pushed towards empty
+    assert RGMPRecipe().iou_weight == 0
+    with pytest.raises(OptionError, match="iou_weight"):
+        make_options(RGMPRecipe, {"iou_weight": "-1"})
+    losses = []
+    for weight in ("0", "2"):
+        torch.manual_seed(0)
+        recipe = make_options(RGMPRecipe, {**STAGE1, "iou_weight": weight})
+        module = RGMP.build().training_module(recipe)
+        logits = torch.randn(2, 2, 8, 8)
+        losses.append(float(module._loss((logits,), target)[0]))
+    expected = 2 * float(soft_iou_loss(torch.softmax(logits, dim=1)[:, 1], target))
+    assert losses[1] - losses[0] == pytest.approx(expected, rel=1e-5)

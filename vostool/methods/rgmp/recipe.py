@@ -41,6 +41,10 @@ class RGMPRecipe(Recipe):
                               "authors' network; false: it trains on batch statistics (scale, shift and running "
                               "statistics), not in the paper, for training from random weights, whose frozen "
                               "statistics normalise nothing")
+    iou_weight: float = setting(0.0, "weight of a soft IoU term (1 - sum min(p, g) / sum max(p, g) of the object "
+                                "probability) added to the cross-entropy; not in the paper: 0 = off. From random "
+                                "weights the cross-entropy alone, dominated by the background, lets stage 2's "
+                                "recurrence settle on empty masks")
     deep_supervision: bool = setting(False, "also apply the cross-entropy to p3, p4 and p5 (upsampled to the "
                                      "input size); the paper does not say whether it does")
 
@@ -89,6 +93,8 @@ class RGMPRecipe(Recipe):
                               "and at least one recurrent frame")
         if self.objects != 1:
             raise OptionError("--set objects: RGMP trains on one object per clip")
+        if self.iou_weight < 0:
+            raise OptionError("--set iou_weight: must be >= 0 (0 = off)")
         if min(self.s1_crop) < 32 or any(v % 32 for v in self.s1_crop):
             raise OptionError("--set s1_crop=H,W: multiples of 32 (the encoder's stride)")
         final = self.crop or self.size

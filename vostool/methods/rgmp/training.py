@@ -13,7 +13,8 @@ batch statistics, not the paper's). One training step, per clip of the batch:
   per-frame cross-entropies, back-propagates through time (BPTT, the paper's Fig. 4).
 
 With ``deep_supervision`` the side outputs p3, p4 and p5, upsampled to the input size (bilinear,
-``align_corners=True`` like the network's own upsampling), add their cross-entropies.
+``align_corners=True`` like the network's own upsampling), add their cross-entropies. ``iou_weight``
+> 0 adds a soft IoU term on ``p`` (not in the paper).
 """
 
 from __future__ import annotations
@@ -33,6 +34,18 @@ def _iou(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     pred = logits[:, 1] > logits[:, 0]
     union = (pred | target).sum()
     return (pred & target).sum() / union if union > 0 else torch.ones((), device=logits.device)
+
+
+def soft_iou_loss(prob: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``1 - (Σ min(p, g) + 1) / (Σ max(p, g) + 1)`` per sample, averaged: prob (B, H, W) object
+    probability, target (B, H, W) bool. Smoothed by one pixel (unlike MUNet's term) so that a frame
+    whose object has left still pulls a stray prediction towards empty, and an empty prediction of an
+    empty target scores 0."""
+    g = target.float().flatten(1)
+    p = prob.flatten(1)
+    inter = torch.minimum(p, g).sum(1)
+    union = torch.maximum(p, g).sum(1)
+    return (1 - (inter + 1) / (union + 1)).mean()
 
 
 class RGMPTraining(nn.Module):
@@ -71,19 +84,24 @@ class RGMPTraining(nn.Module):
         """(B, 3, H, W) 0..255, (B, H, W) in [0, 1] -> (r5, r4, r3, r2)."""
         return self.network.Encoder(frames255.float() / 255, masks.float())
 
-    def _loss(self, outputs: tuple[torch.Tensor, ...], target: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy of p (B, 2, H, W) (and of p3..p5 with deep supervision) against target (B, H, W) bool."""
+    def _loss(self, outputs: tuple[torch.Tensor, ...], target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss, cross-entropy of p): the cross-entropy of p (B, 2, H, W) against target (B, H, W) bool, plus
+        those of p3..p5 with deep supervision and the soft IoU term with ``iou_weight``."""
         labels = target.long()
-        loss = F.cross_entropy(outputs[0].float(), labels)
+        ce = F.cross_entropy(outputs[0].float(), labels)
+        loss = ce
+        if self.recipe.iou_weight:
+            loss = loss + self.recipe.iou_weight * soft_iou_loss(torch.softmax(outputs[0].float(), dim=1)[:, 1], target)
         if self.recipe.deep_supervision:
             for side in outputs[2:]:
                 up = F.interpolate(side.float(), size=labels.shape[-2:], mode="bilinear", align_corners=True)
                 loss = loss + F.cross_entropy(up, labels)
-        return loss
+        return loss, ce.detach()
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         """batch: frames (B, T, 3, H, W) uint8, labels (B, T, H, W) uint8 (1 = object); stage 1 also
-        guidance (B, 1, H, W) uint8. Frame 0 is the reference."""
+        guidance (B, 1, H, W) uint8. Frame 0 is the reference. ``ce`` is the mean per-frame cross-entropy
+        of p alone, ``loss`` the sum of every term over the frames."""
         frames, labels = batch["frames"], batch["labels"] == 1
         reference = self._encode(frames[:, 0], labels[:, 0])[0]
         if self.recipe.stage == 1:
@@ -93,15 +111,17 @@ class RGMPTraining(nn.Module):
             steps = [(frames[:, t], labels[:, t]) for t in range(2, frames.shape[1])]
             guidance = labels[:, 1].float()
         total = frames.new_zeros((), dtype=torch.float32)
+        ce = frames.new_zeros((), dtype=torch.float32)
         iou = frames.new_zeros((), dtype=torch.float32)
         for frame, target in steps:
             r5, r4, r3, r2 = self._encode(frame, guidance)
             outputs = self.network.Decoder(r5, reference, r4, r3, r2)
-            total = total + self._loss(outputs, target)
+            loss, frame_ce = self._loss(outputs, target)
+            total, ce = total + loss, ce + frame_ce
             iou = iou + _iou(outputs[0].detach(), target)
             # The soft output is the next guidance, with its gradient: back-propagation through time.
             guidance = torch.softmax(outputs[0].float(), dim=1)[:, 1]
-        return {"loss": total, "ce": total.detach() / len(steps), "iou": iou / len(steps)}
+        return {"loss": total, "ce": ce / len(steps), "iou": iou / len(steps)}
 
 
 def training_module(method, recipe: RGMPRecipe | None, env: TrainingEnv | None) -> RGMPTraining:
