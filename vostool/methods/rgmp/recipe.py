@@ -41,8 +41,8 @@ class RGMPRecipe(Recipe):
                               "authors' network; false: it trains on batch statistics (scale, shift and running "
                               "statistics), not in the paper, for training from random weights, whose frozen "
                               "statistics normalise nothing")
-    iou_weight: float = setting(0.0, "weight of a soft IoU term (1 - sum min(p, g) / sum max(p, g) of the object "
-                                "probability) added to the cross-entropy; not in the paper: 0 = off. From random "
+    iou_weight: float = setting(0.0, "weight of a soft IoU term (1 - (sum min(p, g) + 1) / (sum max(p, g) + 1) of the "
+                                "object probability) added to the cross-entropy; not in the paper: 0 = off. From random "
                                 "weights the cross-entropy alone, dominated by the background, lets stage 2's "
                                 "recurrence settle on empty masks")
     deep_supervision: bool = setting(False, "also apply the cross-entropy to p3, p4 and p5 (upsampled to the "
