@@ -137,10 +137,10 @@ PROOFS: dict[str, Proof] = {
         # With the cross-entropy alone the masks vanished over the recurrence (12.9 J&F with bn_affine=true,
         # 4.0 without; with the BatchNorm stages stage 2's training IoU fell from 0.15 to 0.03 in 140 steps);
         # with the IoU term 17.8 over 3 recurrent frames, 29.5 over 5 (21.4 with stage 1 cut to 12%, 13.9 over 7);
-        # with the last stage's rate decaying 33.4 and 30.9 (20/50/30% of the time), 32.9 (20/40/40%). Stages 1
-        # and 2 keep a constant rate for 100 epochs (the time ends them); the last stage's one epoch of 7 repeats
-        # (269 steps) is about what its 8 minutes hold on 2 cores, so its cosine reaches lr_min near the end (a
-        # faster machine stops after the epoch)
+        # with the last stage's rate decaying 33.4 and 30.9 (20/50/30% of the time), 32.9 and 34.3 (20/40/40%).
+        # Stages 1 and 2 keep a constant rate for 100 epochs (the time ends them); the last stage's one epoch of
+        # 7 repeats (269 steps) is about what its 8 minutes hold on 2 cores, so its cosine reaches lr_min near
+        # the end (a faster machine stops after the epoch)
         settings={"stage": "2", "size": "96,160", "crop": "none", "clip_frames": "6", "batch_size": "2",
                   "max_skip": "1", "lr": "1e-3", "bn_affine": "true", "iou_weight": "1", "workers": "1",
                   "schedule": "cosine", "epochs": "1", "repeats": "7", "lr_min": "1e-5"},
