@@ -148,6 +148,17 @@ def segment(
     set_: List[str] = typer.Option([], "--set", help="Method option key=value (repeatable); see `vostool methods`."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     fps: Optional[float] = typer.Option(None, "--fps", help="Overlay frame rate for frame folders (default 24)."),
+    # --- issue 19 outputs: options (begin) ---
+    soft: Optional[Path] = typer.Option(None, "--soft", help="Folder for soft probability maps per object "
+                                        "(png: <id>/<frame>.png 8-bit; npz: <frame>.npz float16)."),
+    soft_format: str = typer.Option("png", "--soft-format", help="png or npz, for --soft."),
+    per_object: Optional[Path] = typer.Option(None, "--per-object", help="Folder for 0/255 masks per object: <id>/<frame>.png."),
+    matte: Optional[Path] = typer.Option(None, "--matte", help="Lossless black-and-white matte video for editors: "
+                                         ".mov (PNG codec; Premiere, After Effects) or .mkv (FFV1, smallest)."),
+    matte_mode: str = typer.Option("all", "--matte-mode", help="all (one video, any object white) or per-object "
+                                   "(<name>_<id>.<ext> per object)."),
+    rle: Optional[Path] = typer.Option(None, "--rle", help="JSON file of COCO run-length-encoded masks per frame and object."),
+    # --- issue 19 outputs: options (end) ---
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Segment the objects of a video from their mask(s)."""
@@ -164,12 +175,14 @@ def segment(
                             "for speed and smoke tests (or with parts that learn online, like FRTM's refine=false)",
                             markup=True)
         from vostool.engine import segment_video
+        from vostool.io.exports import ExportOptions
         from vostool.progress import NoProgress
 
         result = segment_video(
             video, mask=mask, masks_dir=masks, method=method, out_dir=out, overlay=overlay, size=size, device=device,
             precision=precision, weights=weights, untrained=untrained, options=options, overwrite=overwrite,
             progress=NoProgress() if quiet else RichProgress(), fps=fps,
+            exports=ExportOptions(soft, soft_format, per_object, matte, matte_mode, rle),  # issue 19 outputs
         )
         if not quiet:
             _print_summary(result)
@@ -193,6 +206,8 @@ def _print_summary(result) -> None:
         table.add_row("masks", str(result.out_dir))
     if result.overlay is not None:
         table.add_row("overlay", str(result.overlay))
+    for export in run["output"].get("exports", []):  # issue 19 outputs
+        table.add_row(export["kind"].replace("_", " "), export["path"])
     _stdout().print(table)
 
 

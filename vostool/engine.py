@@ -26,6 +26,7 @@ from vostool import __version__
 from vostool.aggregate import probs_to_labels
 from vostool.devices import autocast, check_precision, device_name, resolve_device
 from vostool.errors import OptionError
+from vostool.io.exports import ExportOptions  # issue 19 outputs
 from vostool.io.mask_schedule import prepare_masks
 from vostool.io.masks import atomic_save, davis_palette
 from vostool.io.outputs import check_outputs, create_outputs, remove_stale
@@ -107,6 +108,7 @@ def segment_video(
     progress: ProgressReporter | bool = True,
     fps: float | None = None,
     max_frames: int | None = None,
+    exports: ExportOptions | None = None,
 ) -> SegmentResult:
     """Segment ``video`` (a file PyAV decodes, or a folder of frames) from its masks.
 
@@ -114,7 +116,8 @@ def segment_video(
     processed. PNGs go to ``out_dir`` (named like the input frames), the overlay to ``overlay``, and a
     description of the run to ``out_dir/vostool-run.json``. ``size`` is the processing short side
     (0 = native); None takes the method's default (``Method.default_size``: 480, FlowVOS 240).
-    ``max_frames`` stops after that many frames.
+    ``max_frames`` stops after that many frames. ``exports`` adds the optional outputs (soft maps,
+    per-object masks, matte videos, COCO RLE JSON; see :class:`vostool.io.exports.ExportOptions`).
     """
     started = time.perf_counter()
     started_at = datetime.datetime.now(datetime.timezone.utc)
@@ -127,7 +130,12 @@ def segment_video(
     proc = processing_size(info.height, info.width, size)
     schedule, palette, warnings = prepare_masks(info, mask, masks_dir, proc)
     mask_files = [str(m.path) for m in schedule.values()]
-    check_outputs(out_path, overlay_path, overwrite)
+    # --- issue 19 outputs: check (begin) ---
+    exports = exports if exports is not None and exports.any() else None
+    check_outputs(out_path, overlay_path, overwrite, others=exports is not None)
+    if exports is not None:
+        exports.check(overwrite)
+    # --- issue 19 outputs: check (end) ---
     torch_device = resolve_device(device)
     check_precision(precision, torch_device)
     if isinstance(method, Method):
@@ -149,8 +157,12 @@ def segment_video(
     else:
         reporter = progress
     out_palette = palette if palette is not None else davis_palette()
-    png_writer = PngSequenceWriter(out_path, out_palette) if out_path is not None else None
     overlay_fps = info.fps if info.fps else (fps or 24)
+    # --- issue 19 outputs: open, before the other writers so a failure here leaves nothing to clean (begin) ---
+    extra_writers = exports.open(info.width, info.height, overlay_fps, info.time_base, overwrite) if exports else []
+    needs_probs = any(w.needs_probs for w in extra_writers)
+    # --- issue 19 outputs: open (end) ---
+    png_writer = PngSequenceWriter(out_path, out_palette) if out_path is not None else None
     overlay_writer = (
         OverlayVideoWriter(overlay_path, info.width, info.height, overlay_fps, out_palette, info.time_base)
         if overlay_path is not None else None
@@ -203,6 +215,12 @@ def segment_video(
                     png_writer.write(frame.name, labels_np)
                 if overlay_writer is not None:
                     overlay_writer.write(frame.image, labels_np, frame.pts)
+                # --- issue 19 outputs: per frame (begin); probs is (1+K, H, W) at the output size here ---
+                if extra_writers:
+                    soft_np = probs[1:].cpu().numpy() if needs_probs else None
+                    for writer in extra_writers:
+                        writer.write(frame.index, frame.name, labels_np, soft_np, session.object_ids, frame.pts)
+                # --- issue 19 outputs: per frame (end) ---
                 frames += 1
                 frame_done_seconds.append(time.perf_counter() - loop_started)
                 reporter.advance(1)
@@ -210,6 +228,8 @@ def segment_video(
             png_writer.close()
         if overlay_writer is not None:
             overlay_writer.close()
+        for writer in extra_writers:  # issue 19 outputs
+            writer.close()
         loop_seconds = time.perf_counter() - loop_started
     except BaseException as exc:
         status = f"failed: {type(exc).__name__}: {exc}"
@@ -220,6 +240,8 @@ def segment_video(
                 pass
         if overlay_writer is not None:
             overlay_writer.abort()
+        for writer in extra_writers:  # issue 19 outputs
+            writer.abort()
         raise
     finally:
         reporter.stop()
@@ -247,6 +269,7 @@ def segment_video(
                 "dir": str(out_path) if out_path else None,
                 "overlay": str(overlay_path) if overlay_path else None,
                 "palette": "input" if palette is not None else "davis",
+                "exports": [writer.describe() for writer in extra_writers],  # issue 19 outputs
             },
             "object_ids": list(session.object_ids),
             "frames": frames,

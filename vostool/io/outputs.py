@@ -25,10 +25,11 @@ def _check_writable(path: Path, flag: str) -> None:
         raise OutputError(f"cannot write to {path}: permission denied ({flag})")
 
 
-def check_outputs(out_dir: Path | None, overlay: Path | None, overwrite: bool) -> None:
-    """Validate the outputs without creating anything."""
-    if out_dir is None and overlay is None:
-        raise OptionError("nothing to write: give --out DIR and/or --overlay FILE")
+def check_outputs(out_dir: Path | None, overlay: Path | None, overwrite: bool, others: bool = False) -> None:
+    """Validate the outputs without creating anything; ``others``: optional outputs are asked for too."""
+    if out_dir is None and overlay is None and not others:
+        raise OptionError("nothing to write: give --out DIR, --overlay FILE, or one of --soft, --per-object, "
+                          "--matte, --rle")
     if out_dir is not None:
         if out_dir.exists() and not out_dir.is_dir():
             raise OutputError(f"--out {out_dir} is a file; give a folder")
