@@ -211,3 +211,17 @@ def test_export_options_check_paths_without_side_effects(tmp_path):
             options.check(overwrite=False)
     ExportOptions(soft=tmp_path / "full", matte=tmp_path / "m.mov", matte_mode="per-object").check(overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["full", "m_2.mov"]
+
+
+def test_a_full_disk_is_a_one_line_output_error(tmp_path, monkeypatch):
+    import vostool.io.matte as matte_module
+
+    def full(self, plane, pts):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(matte_module._MatteEncoder, "encode", full)
+    writer = MatteVideoWriter(tmp_path / "m.mkv", W, H, 25)
+    with pytest.raises(OutputError, match=r"cannot write matte .*m\.mkv: No space left"):
+        _feed(writer, _frames())
+    writer.abort()  # as the engine does after any error
+    assert _files(tmp_path) == []

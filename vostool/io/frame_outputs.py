@@ -41,6 +41,7 @@ class FrameOutput:
 
     kind = "output"
     needs_probs = False
+    _worker: _BackgroundWorker
 
     def write(self, index: int, name: str, labels: np.ndarray, probs: np.ndarray | None,
               object_ids: Sequence[int], pts: int | None = None) -> None:
@@ -58,7 +59,19 @@ class FrameOutput:
 
     def abort(self) -> None:
         """Stop after a failed run; complete files stay, partial ones are removed."""
-        raise NotImplementedError
+        try:
+            self._worker.close()
+        except BaseException:
+            pass  # the run's own error is the one to report
+
+    def _finish_after_frames(self, finish) -> None:
+        """Run ``finish`` on the worker after the queued frames; on any error abort and re-raise."""
+        try:
+            self._worker.submit(finish)
+            self._worker.close()
+        except BaseException:
+            self.abort()
+            raise
 
     def describe(self) -> dict[str, Any]:
         """The entry for vostool-run.json."""
@@ -129,12 +142,6 @@ class _PerObjectPngs(FrameOutput):
                     path.unlink(missing_ok=True)
             if folder.name not in ids and not any(folder.iterdir()):
                 folder.rmdir()
-
-    def abort(self) -> None:
-        try:
-            self._worker.close()
-        except BaseException:
-            pass
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "path": str(self.root), "layout": "<id>/<frame>.png", "format": "png-gray8",
@@ -208,12 +215,6 @@ class SoftNpzWriter(FrameOutput):
             for path in self.root.glob("*.npz"):
                 if path.name not in self._names:
                     path.unlink(missing_ok=True)
-
-    def abort(self) -> None:
-        try:
-            self._worker.close()
-        except BaseException:
-            pass
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "path": str(self.root), "layout": "<frame>.npz", "format": "npz-float16",

@@ -127,8 +127,17 @@ class MatteVideoWriter(FrameOutput):
     def write(self, index: int, name: str, labels: np.ndarray, probs: np.ndarray | None,
               object_ids: Sequence[int], pts: int | None = None) -> None:
         ids = [int(i) for i in object_ids]
-        self._worker.submit(lambda: self._write(labels, ids, pts))
+        self._worker.submit(lambda: self._guarded(lambda: self._write(labels, ids, pts)))
         self.frames += 1
+
+    def _guarded(self, job) -> None:
+        """Disk and codec errors become one-line OutputErrors."""
+        import av
+
+        try:
+            job()
+        except (OSError, av.error.FFmpegError) as exc:
+            raise OutputError(f"cannot write matte {self.path}: {exc.strerror or exc}") from None
 
     def _write(self, labels: np.ndarray, ids: list[int], pts: int | None) -> None:
         if self.mode == "all":
@@ -148,18 +157,10 @@ class MatteVideoWriter(FrameOutput):
             encoder.finish()
 
     def close(self) -> None:
-        try:
-            self._worker.submit(self._finish)
-            self._worker.close()
-        except BaseException:
-            self.abort()
-            raise
+        self._finish_after_frames(lambda: self._guarded(self._finish))
 
     def abort(self) -> None:
-        try:
-            self._worker.close()
-        except BaseException:
-            pass
+        super().abort()
         for encoder in self._encoders.values():
             if encoder.tmp.exists():
                 encoder.discard()

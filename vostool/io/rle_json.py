@@ -70,30 +70,25 @@ class RleJsonWriter(FrameOutput):
 
     def _append(self, first: bool, index: int, name: str, labels: np.ndarray, ids: list[int]) -> None:
         entry = {"index": index, "name": name, "objects": encode_masks(labels, ids)}
-        self._handle.write(("\n" if first else ",\n") + json.dumps(entry, separators=(",", ":")))
+        try:
+            self._handle.write(("\n" if first else ",\n") + json.dumps(entry, separators=(",", ":")))
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         self._ids.extend(i for i in ids if i not in self._ids)
 
     def _finish(self) -> None:
-        self._handle.write(f'\n], "object_ids": {json.dumps(self._ids)}}}\n')
-        self._handle.close()
-        os.replace(self._tmp, self.path)
+        try:
+            self._handle.write(f'\n], "object_ids": {json.dumps(self._ids)}}}\n')
+            self._handle.close()
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
     def close(self) -> None:
-        try:
-            self._worker.submit(self._finish)
-            self._worker.close()
-        except OSError as exc:
-            self.abort()
-            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
-        except BaseException:
-            self.abort()
-            raise
+        self._finish_after_frames(self._finish)
 
     def abort(self) -> None:
-        try:
-            self._worker.close()
-        except BaseException:
-            pass
+        super().abort()
         self._handle.close()
         self._tmp.unlink(missing_ok=True)
 
