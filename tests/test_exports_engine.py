@@ -124,6 +124,7 @@ def test_cli_writes_every_output(tmp_path, small_clip, monkeypatch):
     assert len(labels) == 6 and len(list((tmp_path / "soft").glob("*.npz"))) == 6
     with av.open(str(tmp_path / "matte.mov")) as container:
         decoded = [f.to_ndarray(format="gray") for f in container.decode(video=0)]
+    assert len(decoded) == 6
     for back, name in zip(decoded, sorted(labels)):
         np.testing.assert_array_equal(back, np.where(labels[name] > 0, 255, 0).astype(np.uint8))
     run = json.loads((tmp_path / "out" / "vostool-run.json").read_text())
