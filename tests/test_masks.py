@@ -136,3 +136,17 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(Exception, match="No space"):
         masks.write_label_png(tmp_path / "x.png", np.zeros((4, 4), np.uint8))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_short_palette_takes_the_missing_colours_from_davis(tmp_path):
+    # Three palette entries (0, 1, 2) but objects 1 and 5: object 5's colour is not in the file.
+    labels = _blocks(ids=(1, 5))
+    image = Image.fromarray(labels, mode="P")
+    image.putpalette([0, 0, 0, 250, 10, 10, 10, 250, 10])
+    image.save(tmp_path / "short.png")
+    read = read_label_image(tmp_path / "short.png")
+    assert tuple(read.palette[1]) == (250, 10, 10) and tuple(read.palette[2]) == (10, 250, 10)
+    assert tuple(read.palette[5]) == tuple(davis_palette()[5]) != (0, 0, 0)
+    write_label_png(tmp_path / "out.png", read.labels, read.palette)
+    with Image.open(tmp_path / "out.png") as out:
+        assert out.getpalette()[15:18] == list(davis_palette()[5]) and out.getpalette()[3:6] == [250, 10, 10]

@@ -131,6 +131,19 @@ def _labels_from_rgb(rgb: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarra
     return ids[inverse], palette
 
 
+def _full_palette(raw: list[int]) -> np.ndarray:
+    """A file's palette as ``(256, 3)`` uint8; entries the file does not define take the DAVIS colours.
+
+    A PNG palette may be shorter than the largest id in the image (PIL then reports only the entries
+    the file has); padding with black would draw those objects black in the outputs.
+    """
+    palette = davis_palette()
+    defined = min(len(raw) // 3, 256)
+    if defined:
+        palette[:defined] = np.asarray(raw[: 3 * defined], dtype=np.uint8).reshape(defined, 3)
+    return palette
+
+
 def read_label_image(path: str | os.PathLike) -> LabelMap:
     """Read a mask file into a :class:`LabelMap`, or raise a MaskError that says how to fix it.
 
@@ -148,9 +161,7 @@ def read_label_image(path: str | os.PathLike) -> LabelMap:
             mode = image.mode
             if mode == "P":
                 labels = np.array(image, dtype=np.uint8)
-                raw = image.getpalette() or []
-                raw = (list(raw) + [0] * 768)[:768]
-                palette = np.array(raw, dtype=np.uint8).reshape(256, 3)
+                palette = _full_palette(image.getpalette() or [])
                 _check_plain_labels(labels, path)
                 return LabelMap(labels, palette, mode)
             if mode in ("L", "1", "LA"):
