@@ -29,6 +29,11 @@ def test_curves_are_drawn_inside_the_canvas(tmp_path):
     band = ink[-30:-4]
     half = image.shape[1] // 2
     assert band[:, :half].any() and band[:, half:].any()
+    # Without validation the right panel keeps its whole frame (no grid line drawn over its top edge).
+    draw_curves([{"step": s, "loss": 2 / s} for s in (1, 2, 3)], tmp_path / "no_val.png")
+    image = np.array(Image.open(tmp_path / "no_val.png").convert("RGB")).astype(int)
+    ink = (np.abs(image - np.array(INK)).sum(axis=2) < 30)
+    assert len(np.flatnonzero(ink.mean(axis=1) > 0.6)) == 2  # the top and bottom edges of both panels
 
 
 # -- runs (FRTM at tiny sizes, as tests/test_train.py) ---------------------------------------------

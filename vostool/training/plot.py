@@ -58,7 +58,8 @@ class _Panel:
         for v in _ticks(self.y0, self.y1):
             _, y = self.xy(self.x0, v)
             draw.line([left - 4, y, left, y], fill=INK)
-            draw.line([left + 1, y, left + w - 1, y], fill=(235, 235, 235))
+            if top + 1 < y < top + h - 1:  # a grid line on the frame would hide it
+                draw.line([left + 1, y, left + w - 1, y], fill=(235, 235, 235))
             draw.text((left - 8, y), _fmt(v), fill=INK, font=font, anchor="rm")
         draw.text((left + w / 2, top + h + 32), "step", fill=INK, font=font, anchor="mm")
 
@@ -121,8 +122,8 @@ def draw_curves(records: Sequence[dict], path: Path, title: str = "") -> None:
     right = (left + w + GAP, top, w, h)
     scores = [r["val"]["J&F"] for r in vals]
     base = [r["val"]["copy J&F"] for r in vals if "copy J&F" in r["val"]]
-    ylo = min(scores + base + [100.0]) - 5
-    yhi = max(scores + base + [0.0]) + 5
+    ylo = min(scores + base) - 5 if scores or base else 0.0  # no validation: the whole 0..100 scale
+    yhi = max(scores + base) + 5 if scores or base else 100.0
     val = _Panel(draw, right, (0, x_max), (max(0.0, ylo), min(100.0, yhi)), "validation J&F", font)
     if vals:
         val.line([r["step"] for r in vals], scores, GREEN)
