@@ -76,3 +76,21 @@ def _isolated_caches(tmp_path_factory, monkeypatch):
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("VOSTOOL_CACHE", str(cache / "vostool"))
     monkeypatch.setenv("TORCH_HOME", str(cache / "torch"))
+
+
+def truncated_mp4(path: Path, frames: np.ndarray, keep: float = 0.5) -> Path:
+    """An MP4 whose index (moov) comes first and whose frame data is cut after ``keep`` of its bytes,
+    as a download or copy that stopped early leaves it: the container still announces every frame."""
+    import av
+
+    whole = path.with_name(f"whole_{path.name}")
+    write_video(whole, frames)
+    with av.open(str(whole)) as source, av.open(str(path), "w", options={"movflags": "faststart"}) as target:
+        stream = target.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                target.mux(packet)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path

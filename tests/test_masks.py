@@ -136,3 +136,51 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(Exception, match="No space"):
         masks.write_label_png(tmp_path / "x.png", np.zeros((4, 4), np.uint8))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_short_palette_takes_the_missing_colours_from_davis(tmp_path):
+    # Three palette entries (0, 1, 2) but objects 1 and 5: object 5's colour is not in the file.
+    labels = _blocks(ids=(1, 5))
+    image = Image.fromarray(labels, mode="P")
+    image.putpalette([0, 0, 0, 250, 10, 10, 10, 250, 10])
+    image.save(tmp_path / "short.png")
+    read = read_label_image(tmp_path / "short.png")
+    assert tuple(read.palette[1]) == (250, 10, 10) and tuple(read.palette[2]) == (10, 250, 10)
+    assert tuple(read.palette[5]) == tuple(davis_palette()[5]) != (0, 0, 0)
+    write_label_png(tmp_path / "out.png", read.labels, read.palette)
+    with Image.open(tmp_path / "out.png") as out:
+        assert out.getpalette()[15:18] == list(davis_palette()[5]) and out.getpalette()[3:6] == [250, 10, 10]
+
+
+def _many_objects(order: str) -> np.ndarray:
+    """255 objects, 15x15-pixel squares on a 16x16 grid (ids in raster order or shuffled), touching."""
+    ids = np.arange(1, 256)
+    if order == "shuffled":
+        ids = np.random.default_rng(0).permutation(ids)
+    grid = np.concatenate([ids, [0]]).reshape(16, 16).astype(np.uint8)
+    return np.kron(grid, np.ones((15, 15), np.uint8))
+
+
+@pytest.mark.parametrize("order", ["raster", "shuffled"])
+def test_255_objects_are_a_label_image(tmp_path, order):
+    labels = _many_objects(order)
+    _save_p(tmp_path / "p.png", labels)
+    Image.fromarray(labels, mode="L").save(tmp_path / "l.png")
+    Image.fromarray(davis_palette()[labels]).save(tmp_path / "rgb.png")
+    for name in ("p.png", "l.png", "rgb.png"):
+        read = read_label_image(tmp_path / name)
+        assert np.array_equal(read.labels, labels) and len(read.object_ids) == 255
+
+
+def test_soft_mask_with_many_values_is_not_a_label_image(tmp_path):
+    # A disc blurred into a ramp: 0..255 in steps of one, every ring wide enough to have interior pixels.
+    yy, xx = np.mgrid[:400, :400]
+    radius = np.hypot(yy - 200, xx - 200)
+    soft = np.clip(255 - (radius - 20) * 1.5, 0, 255).astype(np.uint8)
+    assert len(np.unique(soft)) > 200
+    Image.fromarray(soft, mode="L").save(tmp_path / "soft.png")
+    with pytest.raises(MaskError, match="not a label image"):
+        read_label_image(tmp_path / "soft.png")
+    Image.fromarray(np.stack([soft] * 3, axis=2)).save(tmp_path / "soft_rgb.png")
+    with pytest.raises(MaskError, match="not a label image"):
+        read_label_image(tmp_path / "soft_rgb.png")

@@ -48,9 +48,7 @@ def _summary(result) -> Table:
     table = Table(title="vostool train", show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column()
-    reason = {"done": "all epochs done", "--steps": "reached --steps", "--max-minutes": "reached --max-minutes",
-              "interrupted": "interrupted (Ctrl-C)"}.get(result.stopped, result.stopped)
-    table.add_row("steps", f"{result.step} of {result.total_steps} ({result.steps_per_epoch} per epoch): {reason}")
+    table.add_row("steps", f"{result.step} of {result.total_steps} ({result.steps_per_epoch} per epoch): {result.reason}")
     table.add_row("time", f"{result.seconds / 60:.1f} min")
     if result.last_loss is not None:
         table.add_row("last loss", f"{result.last_loss:.4f}")
@@ -58,9 +56,9 @@ def _summary(result) -> Table:
         base = f"; copying the first mask: {result.baseline['J&F']:.1f}" if result.baseline else ""
         table.add_row("validation", f"J&F {result.last_val['J&F']:.1f} (J {result.last_val['J']:.1f}, "
                       f"F {result.last_val['F']:.1f}){base}")
-    if result.best:
+    if result.best and "best.pt" in result.files:
         table.add_row("best.pt", f"J&F {result.best['score']:.1f} at step {result.best['step']}")
-    table.add_row("run", f"{result.run_dir}/ (last.pt, best.pt, log.jsonl, curves.png, config.json)")
+    table.add_row("run", f"{result.run_dir}/ ({', '.join(result.files)})")
     if result.stopped != "done":
         table.add_row("continue", f"add --resume to the same command (run {result.run_dir.name})")
     return table
@@ -124,6 +122,8 @@ def register(app: typer.Typer) -> None:
                 _stdout().print(_plan(result))
             elif not quiet:
                 _stdout().print(_summary(result))
+            if not dry_run and result.exit_code:  # robust (issue 21): an interrupted run exits non-zero
+                raise typer.Exit(result.exit_code)
 
     @app.command()
     def synth(

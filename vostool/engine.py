@@ -27,7 +27,7 @@ from vostool.aggregate import probs_to_labels
 from vostool.devices import autocast, check_precision, device_name, resolve_device
 from vostool.errors import OptionError
 from vostool.io.exports import ExportOptions  # issue 19 outputs
-from vostool.io.mask_schedule import prepare_masks
+from vostool.io.mask_schedule import prepare_masks, unused_masks_error
 from vostool.io.masks import atomic_save, davis_palette
 from vostool.io.outputs import check_outputs, create_outputs, remove_stale
 from vostool.io.video import iter_frames, probe
@@ -224,6 +224,10 @@ def segment_video(
                 frames += 1
                 frame_done_seconds.append(time.perf_counter() - loop_started)
                 reporter.advance(1)
+            # >>> robust (issue 21): no given mask fell on a frame; known only now when the count was not
+            if (unused := unused_masks_error(schedule, frames, len(session.object_ids))) is not None:
+                raise unused
+            # <<< robust
         if png_writer is not None:
             png_writer.close()
         if overlay_writer is not None:

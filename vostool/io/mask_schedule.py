@@ -17,6 +17,10 @@ from vostool.io.masks import fit_to_frame, object_ids, read_label_image
 from vostool.io.video import VideoInfo, natural_key
 
 
+# Pixel value 255 is DAVIS's "void" in ground truth; in masks given to vostool it is an object id.
+VOID_LIKE_ID = 255
+
+
 @dataclass
 class GivenMask:
     """A mask that introduces objects on one frame, at the original and the processing size."""
@@ -65,6 +69,37 @@ def match_mask_files(info: VideoInfo, masks_dir: Path) -> list[tuple[int, Path]]
     return sorted(pairs)
 
 
+def _check_frames(info: VideoInfo, schedule: dict[int, GivenMask], masks_dir) -> list[str]:
+    """Masks past the announced end of a video: an error when none falls on a frame, else warnings.
+
+    Frame folders are matched by name in :func:`match_mask_files`. A container's frame count can be
+    short of the truth, so masks after it only draw a warning while some mask falls on a frame; when
+    the count is missing, :func:`unused_masks_error` checks at the end of the video instead.
+    """
+    if info.num_frames is None or info.kind == "folder":
+        return []
+    late = [m for m in schedule.values() if m.frame_index >= info.num_frames]
+    if len(late) == len(schedule):
+        names = ", ".join(m.path.name for m in late[:3]) + (", …" if len(late) > 3 else "")
+        raise MaskError(f"--masks {masks_dir}: no mask falls on a frame of {info.path.name}, which has "
+                        f"{info.num_frames} frames ({names}); name masks after frames (00000.png is the first)")
+    return [f"mask {m.path} is after the {info.num_frames} frames the container announces; it is used only if "
+            f"the video has frame {m.frame_index}" for m in late]
+
+
+def unused_masks_error(remaining: dict[int, GivenMask], frames_read: int, objects_given: int) -> MaskError | None:
+    """After the last frame: the error to raise when no given mask fell on a frame that was read.
+
+    ``remaining``: the schedule's masks not yet used; ``objects_given``: how many objects the session
+    received. Needed when the frame count was unknown (or too high) before decoding.
+    """
+    if objects_given or not remaining:
+        return None
+    names = ", ".join(m.path.name for m in list(remaining.values())[:3]) + (", …" if len(remaining) > 3 else "")
+    return MaskError(f"no mask falls on a frame of the video: it had {frames_read} frames and the masks are {names}; "
+                     "name masks after frames (00000.png is the first)")
+
+
 def prepare_masks(
     info: VideoInfo, mask: str | Path | None, masks_dir: str | Path | None, proc: tuple[int, int]
 ) -> tuple[dict[int, GivenMask], np.ndarray | None, list[str]]:
@@ -102,6 +137,11 @@ def prepare_masks(
         schedule[index] = GivenMask(index, path, only_new, small, new)
     if not schedule:
         raise MaskError(f"--masks {masks_dir}: no mask contains an object")
+    warnings += _check_frames(info, schedule, masks_dir)
+    if sorted(known) == [VOID_LIKE_ID]:
+        first = next(iter(schedule.values())).path
+        warnings.append(f"mask {first}: its only object value is 255, read as object 255 (vostool never reads 255 "
+                        "as DAVIS void); the outputs label it 255")
     if ignored:
         warnings.append(f"{ignored} mask(s) add no new object and were ignored (later masks only introduce objects)")
     return schedule, palette, warnings

@@ -16,8 +16,14 @@ from PIL import Image, UnidentifiedImageError
 
 from vostool.errors import MaskError, OutputError
 
-# More distinct values than this cannot be a hand-made label image (photos, JPEGs, soft masks).
+# Up to this many distinct values an image is taken as a label image unless it is antialiased; with
+# more (up to 255 objects are valid) it must also be made of flat regions with abrupt borders: at
+# least MIN_FLAT_SHARE of its pixels equal to their four neighbours, and at most MAX_GRADUAL_SHARE of
+# the value changes between neighbours by GRADUAL_STEP or less (photos and soft masks change gradually).
 MAX_LABEL_VALUES = 64
+MIN_FLAT_SHARE = 0.5
+MAX_GRADUAL_SHARE = 0.8
+GRADUAL_STEP = 2
 # Two sizes have "the same aspect ratio" when scaling one to the other's height misses its width
 # by at most this fraction (853x480 vs 854x480 is a rounding difference, 640x480 vs 854x480 is not).
 ASPECT_TOLERANCE = 0.01
@@ -70,18 +76,42 @@ def _interior_counts(codes: np.ndarray, num_codes: int) -> np.ndarray:
     return np.bincount(codes[same].ravel(), minlength=num_codes)
 
 
+def _gradual_share(values: np.ndarray) -> float:
+    """Of the 4-neighbour pairs whose values differ, the share that differ by at most GRADUAL_STEP.
+
+    Photos and soft (blurred) masks change gradually; label images jump between unrelated ids.
+    """
+    v = values.astype(np.int16).reshape(values.shape[0], values.shape[1], -1)  # (H, W, channels)
+    steps = np.concatenate([np.abs(v[1:] - v[:-1]).max(axis=2).ravel(), np.abs(v[:, 1:] - v[:, :-1]).max(axis=2).ravel()])
+    steps = steps[steps > 0]
+    return float((steps <= GRADUAL_STEP).mean()) if steps.size else 0.0
+
+
+def _looks_like_labels(codes: np.ndarray, interior: np.ndarray, values: np.ndarray) -> bool:
+    """Flat regions with abrupt borders. ``codes``: (H, W) region codes, ``interior``: per code its
+    interior pixel count (:func:`_interior_counts`), ``values``: (H, W) or (H, W, 3) pixel values."""
+    flat = interior.sum() / codes.size
+    return flat >= MIN_FLAT_SHARE and _gradual_share(values) <= MAX_GRADUAL_SHARE
+
+
 def _check_plain_labels(labels: np.ndarray, path: Path) -> None:
-    """Reject grayscale/indexed images that are clearly not label maps (photos, soft masks)."""
+    """Reject grayscale/indexed images that are clearly not label maps (photos, soft masks).
+
+    Up to MAX_LABEL_VALUES values, only antialiasing is looked for. Beyond that (up to 255 objects
+    are valid) the image must also look like a label image: most pixels inside flat regions and the
+    value changes between regions mostly abrupt.
+    """
     counts = np.bincount(labels.ravel(), minlength=256)
     present = np.flatnonzero(counts)
     nonzero = [v for v in present if v != 0]
-    if len(nonzero) > MAX_LABEL_VALUES:
+    interior = _interior_counts(labels, 256) if len(nonzero) >= 3 else None
+    if len(nonzero) > MAX_LABEL_VALUES and not _looks_like_labels(labels, interior, labels):
         raise MaskError(
-            f"{path}: {len(nonzero)} distinct values, which is not a label image (a photo or soft mask?); "
-            "save a mask whose pixel values are object ids (0 = background, 1..255 = objects)"
+            f"{path}: {len(nonzero)} distinct values that change gradually or vary from pixel to pixel, which is "
+            "not a label image (a photo or soft mask?); save a mask whose pixel values are object ids "
+            "(0 = background, 1..255 = objects)"
         )
-    if len(nonzero) >= 3:
-        interior = _interior_counts(labels, 256)
+    if interior is not None:
         edge_only = [v for v in nonzero if interior[v] == 0]
         if len(edge_only) * 2 > len(nonzero):
             raise MaskError(
@@ -99,13 +129,13 @@ def _labels_from_rgb(rgb: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarra
     inverse = inverse.reshape(codes24.shape)
     black = np.flatnonzero(colours == 0)
     num_objects = len(colours) - len(black)
-    if num_objects > MAX_LABEL_VALUES:
+    interior = _interior_counts(inverse.astype(np.int64), len(colours))
+    if num_objects > 255 or (num_objects > MAX_LABEL_VALUES and not _looks_like_labels(inverse, interior, rgb)):
         raise MaskError(
             f"{path}: RGB image with {len(colours)} colours is not a label image (a photo, a JPEG, or an "
             "antialiased drawing?); save it as an indexed PNG (mode P) or a grayscale PNG whose values are "
             "object ids, or draw objects in a few flat colours without antialiasing"
         )
-    interior = _interior_counts(inverse.astype(np.int64), len(colours))
     for idx, code in enumerate(colours):
         if code != 0 and interior[idx] == 0:
             r, g, b = int(code >> 16), int((code >> 8) & 255), int(code & 255)
@@ -131,6 +161,19 @@ def _labels_from_rgb(rgb: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarra
     return ids[inverse], palette
 
 
+def _full_palette(raw: list[int]) -> np.ndarray:
+    """A file's palette as ``(256, 3)`` uint8; entries the file does not define take the DAVIS colours.
+
+    A PNG palette may be shorter than the largest id in the image (PIL then reports only the entries
+    the file has); padding with black would draw those objects black in the outputs.
+    """
+    palette = davis_palette()
+    defined = min(len(raw) // 3, 256)
+    if defined:
+        palette[:defined] = np.asarray(raw[: 3 * defined], dtype=np.uint8).reshape(defined, 3)
+    return palette
+
+
 def read_label_image(path: str | os.PathLike) -> LabelMap:
     """Read a mask file into a :class:`LabelMap`, or raise a MaskError that says how to fix it.
 
@@ -148,9 +191,7 @@ def read_label_image(path: str | os.PathLike) -> LabelMap:
             mode = image.mode
             if mode == "P":
                 labels = np.array(image, dtype=np.uint8)
-                raw = image.getpalette() or []
-                raw = (list(raw) + [0] * 768)[:768]
-                palette = np.array(raw, dtype=np.uint8).reshape(256, 3)
+                palette = _full_palette(image.getpalette() or [])
                 _check_plain_labels(labels, path)
                 return LabelMap(labels, palette, mode)
             if mode in ("L", "1", "LA"):

@@ -122,28 +122,82 @@ def probe(path: str | Path) -> VideoInfo:
         ) from None
 
 
-def _decode_video(info: VideoInfo) -> Iterator[Frame]:
+class TruncatedVideoError(VideoError):
+    """Decoding ended before the frames the container announced (a truncated or damaged file).
+
+    Raised after the last frame that decoded, so every frame before it was delivered; ``read`` and
+    ``announced`` are the counts. ``iter_frames(..., allow_partial=True)`` accepts such a video.
+    """
+
+    def __init__(self, path: Path, read: int, announced: int, reason: str = "") -> None:
+        self.read, self.announced = read, announced
+        super().__init__(
+            f"{path}: decoding stopped after {read} of the {announced} frames the container announces"
+            f"{f' ({reason})' if reason else ''}; the file is truncated or damaged: re-copy or re-encode it, "
+            "or accept the frames that decode (--allow-partial)"
+        )
+
+
+@dataclass
+class DecodeReport:
+    """How decoding went, filled in while frames are read (see :func:`iter_frames`)."""
+
+    announced: int | None = None  # the container's frame count (None: it gives none; frame folders: exact)
+    read: int = 0  # frames delivered
+    packets: int = 0  # video packets found in the file (videos only)
+    finished: bool = False  # the source was read to its end (False while reading, or when stopped early)
+    error: str | None = None  # the decoder's error that ended reading early, if any
+
+    @property
+    def truncated(self) -> bool:
+        """The file ended (or failed) before the announced frames.
+
+        Packets are compared, not decoded frames: an MP4 edit list (a trimmed start) legitimately
+        drops a few decoded frames while every announced packet is there.
+        """
+        if self.error is not None:
+            return True
+        return self.finished and self.announced is not None and self.packets < self.announced
+
+
+def _decode_video(info: VideoInfo, report: DecodeReport, allow_partial: bool) -> Iterator[Frame]:
     import av
 
+    report.announced = info.num_frames
+    index = 0
     try:
         with av.open(str(info.path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            for index, frame in enumerate(container.decode(stream)):
-                image = frame.to_ndarray(format="rgb24")
-                if image.shape[:2] != info.size:
-                    raise VideoError(
-                        f"{info.path}: frame {index} is {image.shape[1]}x{image.shape[0]}, "
-                        f"the first frame was {info.width}x{info.height}; videos must keep one frame size"
-                    )
-                yield Frame(index, info.frame_name(index), image, frame.pts)
+            try:
+                for packet in container.demux(stream):
+                    report.packets += packet.size > 0
+                    for frame in packet.decode():
+                        image = frame.to_ndarray(format="rgb24")
+                        if image.shape[:2] != info.size:
+                            raise VideoError(
+                                f"{info.path}: frame {index} is {image.shape[1]}x{image.shape[0]}, "
+                                f"the first frame was {info.width}x{info.height}; videos must keep one frame size"
+                            )
+                        report.read += 1
+                        yield Frame(index, info.frame_name(index), image, frame.pts)
+                        index += 1
+            except av.error.FFmpegError as exc:
+                if index == 0:  # nothing decodes: not a partial video
+                    raise
+                # With frame threading a damaged tail often ends decoding silently; without it, here.
+                report.error = str(exc)
+            report.finished = True
     except VideoError:
         raise
     except (av.error.FFmpegError, OSError) as exc:
         raise VideoError(f"decoding {info.path} failed: {exc}") from None
+    if report.truncated and not allow_partial:
+        raise TruncatedVideoError(info.path, report.read, report.announced or report.read, report.error or "")
 
 
-def _read_folder(info: VideoInfo) -> Iterator[Frame]:
+def _read_folder(info: VideoInfo, report: DecodeReport) -> Iterator[Frame]:
+    report.announced = len(info.frame_files)
     for index, file in enumerate(info.frame_files):
         image = _read_image(file)
         if image.shape[:2] != info.size:
@@ -151,12 +205,22 @@ def _read_folder(info: VideoInfo) -> Iterator[Frame]:
                 f"{file} is {image.shape[1]}x{image.shape[0]} but {info.frame_files[0].name} is "
                 f"{info.width}x{info.height}; all frames of a folder must have one size"
             )
+        report.read += 1
+        report.packets += 1  # one file, one frame
         yield Frame(index, file.stem, image, None)
+    report.finished = True
 
 
-def iter_frames(info: VideoInfo, prefetch: int = 4) -> Iterator[Frame]:
-    """Yield frames in order, decoded on a background thread that stays ``prefetch`` frames ahead."""
-    source = _read_folder(info) if info.kind == "folder" else _decode_video(info)
+def iter_frames(info: VideoInfo, prefetch: int = 4, *, allow_partial: bool = False,
+                report: DecodeReport | None = None) -> Iterator[Frame]:
+    """Yield frames in order, decoded on a background thread that stays ``prefetch`` frames ahead.
+
+    A video that ends before the frames its container announces raises :class:`TruncatedVideoError`
+    after its last decodable frame, unless ``allow_partial``; either way ``report`` (when given) holds
+    the counts once the iteration has ended.
+    """
+    report = report if report is not None else DecodeReport()
+    source = _read_folder(info, report) if info.kind == "folder" else _decode_video(info, report, allow_partial)
     if prefetch <= 0:
         yield from source
         return

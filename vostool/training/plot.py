@@ -12,8 +12,13 @@ from typing import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
-WIDTH, HEIGHT = 1000, 420
-PANEL = (70, 40, 440, 350)  # left, top, width, height of the first plot area
+# The layout, from the canvas edges inwards: room for the y tick labels on the left of each panel
+# (MARGIN_LEFT, GAP), for the title and panel titles above, and for the x tick labels and the "step"
+# label below (MARGIN_BOTTOM); both panels and every label lie inside WIDTH x HEIGHT.
+WIDTH, HEIGHT = 1000, 440
+MARGIN_LEFT, GAP, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 70, 80, 30, 56, 50
+PANEL_W = (WIDTH - MARGIN_LEFT - GAP - MARGIN_RIGHT) // 2
+PANEL = (MARGIN_LEFT, MARGIN_TOP, PANEL_W, HEIGHT - MARGIN_TOP - MARGIN_BOTTOM)  # left, top, width, height
 BLUE, GREY, GREEN, RED, INK = (31, 119, 180), (190, 190, 190), (44, 160, 44), (214, 39, 40), (40, 40, 40)
 
 
@@ -45,7 +50,7 @@ class _Panel:
         self.y0, self.y1 = yr if yr[1] > yr[0] else (yr[0] - 0.5, yr[0] + 0.5)
         left, top, w, h = box
         draw.rectangle([left, top, left + w, top + h], outline=INK)
-        draw.text((left + w / 2, top - 22), title, fill=INK, font=font, anchor="mm")
+        draw.text((left + w / 2, top - 14), title, fill=INK, font=font, anchor="mm")
         for v in _ticks(self.x0, self.x1):
             x, _ = self.xy(v, self.y0)
             draw.line([x, top + h, x, top + h + 4], fill=INK)
@@ -53,7 +58,8 @@ class _Panel:
         for v in _ticks(self.y0, self.y1):
             _, y = self.xy(self.x0, v)
             draw.line([left - 4, y, left, y], fill=INK)
-            draw.line([left + 1, y, left + w - 1, y], fill=(235, 235, 235))
+            if top + 1 < y < top + h - 1:  # a grid line on the frame would hide it
+                draw.line([left + 1, y, left + w - 1, y], fill=(235, 235, 235))
             draw.text((left - 8, y), _fmt(v), fill=INK, font=font, anchor="rm")
         draw.text((left + w / 2, top + h + 32), "step", fill=INK, font=font, anchor="mm")
 
@@ -101,7 +107,7 @@ def draw_curves(records: Sequence[dict], path: Path, title: str = "") -> None:
     except TypeError:  # Pillow < 10.1
         font = ImageFont.load_default()
     if title:
-        draw.text((WIDTH / 2, 10), title, fill=INK, font=font, anchor="mm")
+        draw.text((WIDTH / 2, 16), title, fill=INK, font=font, anchor="mm")
     steps = [r for r in records if "loss" in r]
     vals = [r for r in records if "val" in r]
     x_max = max([r["step"] for r in records] or [1])
@@ -113,11 +119,11 @@ def draw_curves(records: Sequence[dict], path: Path, title: str = "") -> None:
     if xs:
         loss.line(xs, ys, GREY, width=1)
         loss.line(xs, _ema(ys, 2 / (min(len(ys), 50) + 1)), BLUE)
-    right = (left + w + 90, top, w, h)
+    right = (left + w + GAP, top, w, h)
     scores = [r["val"]["J&F"] for r in vals]
     base = [r["val"]["copy J&F"] for r in vals if "copy J&F" in r["val"]]
-    ylo = min(scores + base + [100.0]) - 5
-    yhi = max(scores + base + [0.0]) + 5
+    ylo = min(scores + base) - 5 if scores or base else 0.0  # no validation: the whole 0..100 scale
+    yhi = max(scores + base) + 5 if scores or base else 100.0
     val = _Panel(draw, right, (0, x_max), (max(0.0, ylo), min(100.0, yhi)), "validation J&F", font)
     if vals:
         val.line([r["step"] for r in vals], scores, GREEN)

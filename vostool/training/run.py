@@ -79,7 +79,7 @@ def _open_sources(specs: Sequence[str], role: str, recipe: Any, procs: distribut
     return sources if sources is not None else open_all()
 
 
-RUN_FILES = ("last.pt", "best.pt", "log.jsonl", "curves.png", "config.json")
+RUN_FILES = state.RUN_FILES
 
 
 def _run_dir(runs_dir: Path, name: str, resume: bool, overwrite: bool) -> Path:

@@ -19,6 +19,8 @@ import torch
 from vostool.errors import OutputError, WeightsError
 
 TRAINING_FORMAT = 1
+# The files a run writes into runs/NAME (the folder may hold the user's own files too).
+RUN_FILES = ("last.pt", "best.pt", "log.jsonl", "curves.png", "config.json")
 
 
 def rng_state() -> dict[str, Any]:

@@ -8,8 +8,7 @@ checkpoint of step ``s`` continues with exactly the batches and rates it would h
 from __future__ import annotations
 
 import json
-import signal
-import threading
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 from vostool.data.clips import ClipDataset, collate, rank_batches
 from vostool.devices import autocast
 from vostool.errors import ModelFailure
+from vostool.signals import StopRequest, sigterm_as_interrupt
 from vostool.training import distributed, state
 from vostool.training.recipe import Recipe, lr_factor
 from vostool.training.validate import Scores, copy_baseline, evaluate
@@ -53,12 +53,38 @@ class TrainResult:
     total_steps: int
     steps_per_epoch: int
     stopped: str  # "done", "--steps", "--max-minutes" or "interrupted"
-    seconds: float
+    seconds: float  # this call's time (log.jsonl's "time" counts over all resumes)
     last_loss: float | None = None
     best: dict[str, Any] = field(default_factory=dict)  # {"score", "step"} of best.pt
     last_val: dict[str, float] | None = None
     baseline: dict[str, float] | None = None
     method: Any = field(default=None, repr=False)  # the trained Method, ready for new_session()
+    new_steps: int = 0  # steps trained by this call (0: a resumed run that had reached its end already)
+    exit_code: int = 0  # 0, or 128 + the signal that interrupted the run (130 Ctrl-C, 143 SIGTERM)
+
+    @property
+    def reason(self) -> str:
+        """Why training stopped, in words."""
+        if self.stopped == "interrupted":
+            return "interrupted (Ctrl-C or SIGTERM); last.pt holds the last step"
+        if self.new_steps == 0 and self.stopped in ("done", "--steps"):
+            what = "all epochs" if self.stopped == "done" else "--steps"
+            return f"nothing to train: the run had reached {what} already"
+        return {"done": "all epochs done", "--steps": "reached --steps",
+                "--max-minutes": "reached --max-minutes"}.get(self.stopped, self.stopped)
+
+    @property
+    def files(self) -> list[str]:
+        """The run's files that exist now (best.pt only once a validation wrote it)."""
+        return [name for name in state.RUN_FILES if (self.run_dir / name).is_file()]
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, e.g. under taskset or a container's limit)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity masks
+        return os.cpu_count() or 1
 
 
 def make_optimizer(recipe: Recipe, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
@@ -71,28 +97,6 @@ def make_optimizer(recipe: Recipe, params: list[torch.nn.Parameter]) -> torch.op
 
 def _to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-
-
-class _StopFlag:
-    """The first Ctrl-C asks the loop to stop after the current step (and save); the second one aborts."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous = None
-
-    def __enter__(self) -> "_StopFlag":
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
 
 
 class Trainer:
@@ -127,6 +131,10 @@ class Trainer:
         self.baseline: Scores | None = None
         self.last_val: Scores | None = None
         self.records: list[dict] = []
+        self.time_offset = 0.0  # training seconds before this call (a resumed run's log keeps counting)
+        # More loader processes than CPUs only compete with the training process (and each holds a
+        # copy of the dataset's state): at most one per CPU this process may use.
+        self.workers = min(recipe.workers, usable_cpus())
         self.omit = tuple(method.completed_prefixes) if config.get("backbone_weights") == "imagenet" else ()
 
     # -- checkpoints ------------------------------------------------------------------------------
@@ -151,6 +159,7 @@ class Trainer:
         log = self.run_dir / "log.jsonl"
         if log.is_file():  # drop what was logged after the checkpoint (those steps are redone)
             self.records = [r for r in map(json.loads, log.read_text().splitlines()) if r.get("step", 0) <= self.step]
+            self.time_offset = max((float(r["time"]) for r in self.records if "time" in r), default=0.0)
 
     def _sync_buffers(self) -> None:
         """Rank 0's buffers (BatchNorm statistics) everywhere: DDP syncs them before each forward only."""
@@ -267,33 +276,49 @@ class Trainer:
         batches = list(rank_batches(len(self.dataset), self.recipe.batch_size, first_batch, self.procs.rank,
                                     self.procs.world, self.drop_last))
         return torch.utils.data.DataLoader(self.dataset, batch_sampler=batches, collate_fn=collate,
-                                           num_workers=self.recipe.workers, pin_memory=self.device.type == "cuda")
+                                           num_workers=self.workers, pin_memory=self.device.type == "cuda")
 
     def fit(self, max_steps: int | None = None, max_minutes: float | None = None) -> TrainResult:
-        """Train until the recipe's epochs are done, ``max_steps`` (total, counting resumed steps) or the budget."""
+        """Train until the recipe's epochs are done, ``max_steps`` (total, counting resumed steps) or the budget.
+
+        Ctrl-C or SIGTERM stops after the current step and saves last.pt (the result's ``exit_code``
+        is then 130 or 143); a second one aborts with KeyboardInterrupt, leaving the last saved files.
+        """
+        with sigterm_as_interrupt():  # a SIGTERM outside the loop (saving, validating) aborts cleanly too
+            return self._fit(max_steps, max_minutes)
+
+    def _fit(self, max_steps: int | None, max_minutes: float | None) -> TrainResult:
         started = time.perf_counter()
+        first_step = self.step
         stop_at = min(self.total_steps, max_steps) if max_steps is not None else self.total_steps
         if self.procs.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._rewrite_log()
         self.module.train()
         self.progress.start(stop_at, self.step, f"{self.method.name} {self.config.get('name', '')}")
-        stopped = "done" if self.step >= stop_at else ""
+        stopped = ""
+        if self.step >= stop_at:
+            stopped = "done" if self.step >= self.total_steps else "--steps"
+            self.progress.message(f"the run is at step {self.step} of {self.total_steps}, at or past --steps "
+                                  f"{stop_at}: nothing to train (raise --steps to continue)")
+        if self.workers < self.recipe.workers:
+            self.progress.message(f"note: {self.workers} data loading process(es) instead of {self.recipe.workers}: "
+                                  f"this process may use {usable_cpus()} CPU(s)")
         last_loss = None
         save_every = self.recipe.save_every or self.steps_per_epoch
         val_every = self.recipe.val_every or self.steps_per_epoch
         last_saved = last_validated = self.step
         try:
-            with _StopFlag() as flag:
+            with StopRequest() as flag:
                 while not stopped:
                     epoch, first = divmod(self.step, self.steps_per_epoch)
                     for batch in self._loader(epoch, first):
-                        metrics = self._train_step(batch)
+                        metrics = self._guarded_step(batch)
                         self.step += 1
                         last_loss = metrics.get("loss")
                         record = {"step": self.step, "epoch": epoch + 1, "lr": self.optimizer.param_groups[0]["lr"],
                                   **{k: round(v, 6) for k, v in metrics.items()},
-                                  "time": round(time.perf_counter() - started, 2)}
+                                  "time": round(self.time_offset + time.perf_counter() - started, 2)}
                         self._log(record)
                         self.progress.update(self.step, metrics)
                         over_time = max_minutes is not None and time.perf_counter() - started > 60 * max_minutes
@@ -313,7 +338,8 @@ class Trainer:
             self.progress.stop()
         if self.step != last_saved:
             self._checkpoint("last.pt")
-        if self.val_videos and self.step != last_validated:
+        # An interrupted run stops now: validation can take minutes, and --resume validates later.
+        if self.val_videos and self.step != last_validated and stopped != "interrupted":
             self.validate()
         self._plot()
         self._sync_buffers()
@@ -321,4 +347,21 @@ class Trainer:
         return TrainResult(self.run_dir, self.step, self.total_steps, self.steps_per_epoch, stopped,
                            time.perf_counter() - started, last_loss, dict(self.best),
                            self.last_val.as_dict() if self.last_val else None,
-                           self.baseline.as_dict() if self.baseline else None, self.method)
+                           self.baseline.as_dict() if self.baseline else None, self.method,
+                           new_steps=self.step - first_step, exit_code=flag.exit_code if stopped == "interrupted" else 0)
+
+    def _guarded_step(self, batch: dict) -> dict[str, float]:
+        """One step; running out of memory becomes one line that says what to lower."""
+        try:
+            return self._train_step(batch)
+        except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:
+            text = str(exc)
+            if not isinstance(exc, torch.cuda.OutOfMemoryError) and "can't allocate memory" not in text:
+                raise
+            self.optimizer.zero_grad(set_to_none=True)
+            shape = self.recipe.crop or self.recipe.size
+            what = f"{'crop' if self.recipe.crop else 'size'} {shape[0]}x{shape[1]}" if shape else "native size"
+            raise ModelFailure(
+                f"out of {self.device.type} memory at step {self.step + 1} (batch_size {self.recipe.batch_size}, "
+                f"{what}): lower --set batch_size, crop or size, or train with --precision bf16"
+            ) from None
