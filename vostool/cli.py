@@ -341,6 +341,21 @@ def weights_convert(
         _stdout().print(summary)
 
 
+# --- weights inspect (vostool.checkpoint_inspect) ---
+@weights_app.command("inspect")
+def weights_inspect(file: Path = typer.Argument(..., help="A checkpoint file (the authors' or vostool's).")) -> None:
+    """Show what a checkpoint holds, what would be refused and which method it fits (runs nothing from it)."""
+    with _errors():
+        from vostool.checkpoint_inspect import inspect_checkpoint
+
+        report = inspect_checkpoint(file)
+        for line in report.lines():
+            _stdout().print(line, markup=False)
+    if not report.loadable:
+        raise typer.Exit(1)
+# --- end weights inspect ---
+
+
 @app.command("benchmark-fps")
 def benchmark_fps(
     method: List[str] = typer.Option(["all"], "--method", "-m", help="Method(s) to time, or 'all'."),

@@ -1,7 +1,8 @@
 """Segment a video: frames in, a method's Session in the middle, label PNGs and an overlay out.
 
 For each frame the engine resizes to the processing size (short side ``size``, by default the
-method's: 480, FlowVOS 240), calls ``session.step``, resizes the probabilities back bilinearly, takes
+method's: 480, FlowVOS 240) by the method's resize rules (vostool.resize_rules), calls
+``session.step``, resizes the probabilities back by the same rules, takes
 the argmax as labels (object ids as the user gave them) and hands them to the writers. Objects
 introduced on a frame keep exactly their given mask at the original resolution. Decoding and writing
 run on background threads.
@@ -20,7 +21,6 @@ from typing import Any, Mapping
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vostool import __version__
 from vostool.aggregate import probs_to_labels
@@ -34,7 +34,9 @@ from vostool.io.video import iter_frames, probe
 from vostool.io.writers import OverlayVideoWriter, PngSequenceWriter
 from vostool.methods.base import Method
 from vostool.progress import NoProgress, ProgressReporter, TqdmProgress
+from vostool.options import make_options
 from vostool.registry import get_method_class
+from vostool.resize_rules import rules_for
 
 log = logging.getLogger("vostool")
 RUN_FILE = "vostool-run.json"
@@ -128,7 +130,10 @@ def segment_video(
     if size is None:
         size = (type(method) if isinstance(method, Method) else get_method_class(method)).default_size
     proc = processing_size(info.height, info.width, size)
-    schedule, palette, warnings = prepare_masks(info, mask, masks_dir, proc)
+    # The method's resize rules (frames, given masks, probabilities back): vostool.resize_rules.
+    rules = rules_for(method.options if isinstance(method, Method)
+                      else make_options(get_method_class(method).Options, options or {}))
+    schedule, palette, warnings = prepare_masks(info, mask, masks_dir, proc, rules.mask)
     mask_files = [str(m.path) for m in schedule.values()]
     # --- issue 19 outputs: check (begin) ---
     exports = exports if exports is not None and exports.any() else None
@@ -169,7 +174,6 @@ def segment_video(
     )
     session = model.new_session()
     resize = proc != info.size
-    downscale = proc[0] < info.height
     model_seconds = 0.0
     first_frame_seconds = 0.0
     frames = 0
@@ -189,8 +193,7 @@ def segment_video(
                 image = torch.from_numpy(frame.image).to(torch_device, non_blocking=True)
                 x = image.permute(2, 0, 1).float().div_(255)
                 if resize:
-                    x = F.interpolate(x[None], size=proc, mode="bilinear", align_corners=False, antialias=downscale)[0]
-                    x = x.clamp_(0, 1)
+                    x = rules.frame(x, proc)
                 given = schedule.pop(frame.index, None)
                 mask_t = torch.from_numpy(given.processing).to(torch_device) if given is not None else None
                 timer.start()
@@ -198,7 +201,7 @@ def segment_video(
                 timer.stop()
                 probs = probs.float()
                 if resize:
-                    probs = F.interpolate(probs[None], size=info.size, mode="bilinear", align_corners=False)[0]
+                    probs = rules.probs(probs, info.size)
                 labels = probs_to_labels(probs, session.object_ids)
                 if given is not None:
                     exact = torch.from_numpy(given.labels).to(labels.device)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import os
-import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -232,64 +231,11 @@ def resolve(method: str, spec: str | os.PathLike | None, default: str | None) ->
     raise WeightsError(f"unknown weights {text!r} for {method}; named weights: {names}; or give a file path")
 
 
-_GLOBAL_RE = re.compile(r"GLOBAL ([\w\.]+)")
-
-
-def _defaultdict_as_dict(*args):
-    """Stands in for collections.defaultdict (weights-only unpickling cannot fill one): a plain dict."""
-    return {}
-
-
-_defaultdict_as_dict.__module__ = "collections"
-_defaultdict_as_dict.__name__ = _defaultdict_as_dict.__qualname__ = "defaultdict"
-
-
-def _stand_in(qualified: str) -> type:
-    """An inert class with the given module and name, so weights-only unpickling can build it."""
-    module, _, name = qualified.rpartition(".")
-    cls = type(name, (), {"__module__": module, "__qualname__": name, "__setstate__": lambda self, state: None})
-    return cls
-
-
 def read_checkpoint(path: Path) -> Any:
-    """Unpickle a checkpoint without running code from it; one WeightsError line when impossible."""
-    import pickle
-    import zipfile
+    """Unpickle a checkpoint without running code from it (see vostool.safe_pickle)."""
+    from vostool.safe_pickle import read_checkpoint as read_safely
 
-    import torch
-
-    path = Path(path)
-    allowed: list = []
-    for _ in range(16):
-        try:
-            with torch.serialization.safe_globals(allowed):
-                return torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as exc:
-            match = _GLOBAL_RE.search(str(exc))
-            if not match:
-                raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({_first_line(exc)})") from None
-            qualified = match.group(1)
-            if qualified == "collections.defaultdict":
-                allowed.append(_defaultdict_as_dict)
-            elif qualified.startswith(("torch.", "builtins.", "numpy.")) or "__" in qualified:
-                raise WeightsError(f"{path} contains {qualified}, which is not allowed in a weights file") from None
-            else:
-                allowed.append(_stand_in(qualified))
-        except (zipfile.BadZipFile, EOFError) as exc:
-            raise WeightsError(f"{path} is truncated or damaged ({_first_line(exc)}); download it again") from None
-        except RuntimeError as exc:
-            text = str(exc)
-            if "zip" in text.lower() or "archive" in text.lower() or "storage" in text.lower():
-                raise WeightsError(f"{path} is truncated or damaged ({_first_line(exc)}); download it again") from None
-            raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({_first_line(exc)})") from None
-        except (OSError, ValueError, KeyError, IndexError) as exc:  # IndexError: some tiny non-pickle files
-            raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({_first_line(exc)})") from None
-    raise WeightsError(f"{path} references too many unknown classes to be a weights file")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+    return read_safely(path)
 
 
 def is_vostool_checkpoint(raw: Any) -> bool:

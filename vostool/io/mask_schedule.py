@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -101,9 +102,11 @@ def unused_masks_error(remaining: dict[int, GivenMask], frames_read: int, object
 
 
 def prepare_masks(
-    info: VideoInfo, mask: str | Path | None, masks_dir: str | Path | None, proc: tuple[int, int]
+    info: VideoInfo, mask: str | Path | None, masks_dir: str | Path | None, proc: tuple[int, int],
+    resize: Callable[[np.ndarray, tuple[int, int]], np.ndarray] = resize_labels,
 ) -> tuple[dict[int, GivenMask], np.ndarray | None, list[str]]:
-    """Read and check all masks before any work: returns {frame index: GivenMask}, palette, warnings."""
+    """Read and check all masks before any work: returns {frame index: GivenMask}, palette, warnings.
+    ``resize`` brings a mask to the processing size (the method's rule, vostool.resize_rules)."""
     if (mask is None) == (masks_dir is None):
         raise OptionError("give exactly one of --mask FILE (first frame) or --masks DIR (masks named after frames)")
     pairs = [(0, Path(mask))] if mask is not None else match_mask_files(info, Path(masks_dir))
@@ -126,7 +129,7 @@ def prepare_masks(
             ignored += 1
             continue
         only_new = np.where(np.isin(labels, new), labels, 0).astype(np.uint8)
-        small = resize_labels(only_new, proc)
+        small = resize(only_new, proc)
         lost = [i for i in new if not (small == i).any()]
         if lost:
             raise MaskError(

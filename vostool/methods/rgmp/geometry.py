@@ -4,8 +4,10 @@ The authors (utils.py) round a length up to a multiple of 32 as ``n + 32 - n % 3
 full 32 when ``n`` is already a multiple (480 -> 512). That is the default rule (``pad_rule=authors``);
 ``pad_rule=ceil`` adds nothing to a multiple of 32. The same rule gives the size of each scale:
 ``int(n * scale)`` rounded up (so the aspect ratio is not exactly kept), except that scale 1.0 is the
-padded frame itself. Their ``cv2.resize(INTER_LINEAR)`` on float data equals bilinear interpolation
-with ``align_corners=False`` and no antialiasing.
+padded frame itself. Their ``cv2.resize(INTER_LINEAR)`` on float data is bilinear interpolation with
+half-pixel centres and no antialiasing; ``F.interpolate(align_corners=False)`` is close to it, not equal:
+measured on these calls, at most 1.8e-5 (480p frames; 3.7e-5 at 720p) when shrinking a frame and
+5.5e-5 (random values) when enlarging a probability map (tests/test_resize_rules.py bounds it).
 """
 
 from __future__ import annotations

@@ -26,6 +26,10 @@ class STMOptions:
     pad_to: int | None = _opt(
         None, "pad height and width to a multiple of this (default: 16 with STM weights, as STM; "
         "1 = no padding with STM-cycle weights, as STM-cycle)")
+    resize: Literal["authors", "smooth"] = _opt(
+        "authors", "resizing to and from the processing size: authors = STM-cycle's test pipeline (frames "
+        "bilinear without antialiasing, the first mask bilinear and truncated, probabilities back nearest); "
+        "smooth = vostool's (antialiased frames, nearest masks, bilinear probabilities); see vostool.resize_rules")
 
     @property
     def resolved_pad(self) -> int:
