@@ -1,9 +1,10 @@
 """Score one sequence: per-frame J and F of every object, by the official rules, fast.
 
-Each PNG is decoded once for all objects, as uint8 labels. Per frame, one pass finds every object's
-bounding box in the ground truth and in the result; each object is then scored on the window around
-the union of its two boxes (see :mod:`vostool.metrics`), and objects absent from both score 1 without
-work. This module runs in worker processes: it imports neither torch nor the CLI.
+Each PNG is decoded once for all objects, as uint8 labels. Per frame, the crop holding every nonzero
+pixel of both maps is found once; each object's mask there is one OpenCV comparison, with its box.
+Each object is then scored on the window around the union of its two boxes (see
+:mod:`vostool.metrics`), and objects absent from both maps score 1 without work. This module runs in
+worker processes: it imports neither torch nor the CLI.
 """
 
 from __future__ import annotations
