@@ -1,22 +1,30 @@
-"""Scoring speed of `vostool evaluate` on a DAVIS-sized set, optionally against the official code.
+"""`vostool evaluate` against the official DAVIS code and against the PNG-decoding floor, in one run.
 
-    python benchmarks/bench_eval.py [--data DIR] [--sequences 30] [--frames 70] [--workers N] [--repeat 3]
+    python benchmarks/bench_eval.py [--data DIR] [--sequences 24] [--frames 60] [--repeat 2]
                                     [--official PATH/TO/davis2017-evaluation [--official-python PY]]
 
-Generates (once; kept in ``--data``, default a temporary folder) a DAVIS-layout set of 480x854
-sequences with 1-4 objects each: ground truth of moving, deforming, occluding blobs of DAVIS-like
-sizes (about 1-25% of the frame), and "results" made from it the way a method errs (shifted and
-eroded/dilated masks, spurious blobs, missed frames, swapped ids). Then it scores the set with
-vostool (semi-supervised protocol, all CPUs unless ``--workers``) ``--repeat`` times and prints
-frames/s: scoring only (the comparable number: the official code writes only the CSVs) and with the
-per-sequence plots. With ``--official`` it also runs that checkout's ``evaluation_method.py`` on the
-same data (wall and CPU time), prints the speed ratio, and checks that both CSVs are byte-identical.
-A scored frame = one ground-truth frame with all its objects (the first and last are not scored).
+Writes (once; kept in ``--data``, default a temporary folder) a DAVIS-layout set of 854x480
+sequences with realistic masks (benchmarks/eval_data.py): the real annotations of ../shared/samples
+moved over the frames, then generated objects with ragged outlines, holes, detached parts and thin
+structures; the results err like methods do. Then, ``--repeat`` rounds, each in this order:
+
+* official: ``evaluation_method.py`` of the checkout (semi-supervised, val), in its own process;
+* vostool: ``python -m vostool evaluate`` with the defaults (workers from the load, plots), and
+  with ``--no-plots``, each in its own process;
+* floor: decoding the two PNGs of every scored frame, in this process, with vostool's reader (and
+  with the standard library's zlib, as any PNG reader inflates);
+* scoring: every sequence scored in this process (decoding included), no plots.
+
+Wall time, and CPU time of the process and all its descendants (this process becomes their
+subreaper, so the workers' and the forkserver's CPU is counted too). The load average is printed
+with every run: on a busy machine prefer the CPU ratios. The official and vostool CSVs are
+compared byte for byte.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import filecmp
 import os
 import resource
@@ -26,170 +34,159 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
-import cv2
 import numpy as np
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from vostool.evaluation import Protocol, evaluate_results  # noqa: E402
-from vostool.io.masks import davis_palette  # noqa: E402
+import eval_data  # noqa: E402
+from vostool.errors import DatasetError  # noqa: E402
+from vostool.evaluation import Protocol  # noqa: E402
+from vostool.evaluation import pngread  # noqa: E402
+from vostool.evaluation.protocol import build_jobs  # noqa: E402
+from vostool.evaluation.scoring import read_labels, score_sequence  # noqa: E402
 
-HEIGHT, WIDTH = 480, 854
-
-
-def _draw_objects(rng: np.random.Generator, frames: int, objects: int) -> np.ndarray:
-    """(T, H, W) uint8 ground truth: each object a union of 1-3 ellipses that move, turn and breathe."""
-    specs = []
-    for _ in range(objects):
-        radius = rng.uniform(30, 150)
-        parts = [(rng.uniform(-0.6, 0.6, 2) * radius, radius * rng.uniform(0.5, 1.0, 2), rng.uniform(0, 180))
-                 for _ in range(rng.integers(1, 4))]
-        specs.append({"centre": rng.uniform([0.15 * WIDTH, 0.15 * HEIGHT], [0.85 * WIDTH, 0.85 * HEIGHT]),
-                      "velocity": rng.uniform(-4, 4, 2), "spin": rng.uniform(-2, 2), "parts": parts,
-                      "breathe": rng.uniform(0.0, 0.2), "phase": rng.uniform(0, 6.3)})
-    labels = np.zeros((frames, HEIGHT, WIDTH), np.uint8)
-    for t in range(frames):
-        canvas = labels[t]
-        for k, spec in enumerate(specs):  # later objects occlude earlier ones
-            centre = spec["centre"] + spec["velocity"] * t
-            centre = np.clip(centre, [-50, -50], [WIDTH + 50, HEIGHT + 50])
-            scale = 1 + spec["breathe"] * np.sin(0.15 * t + spec["phase"])
-            for offset, axes, angle in spec["parts"]:
-                cx, cy = centre + offset * scale
-                cv2.ellipse(canvas, (int(cx), int(cy)), (int(axes[0] * scale), int(axes[1] * scale)),
-                            angle + spec["spin"] * t, 0, 360, k + 1, -1)
-    return labels
+REPO = Path(__file__).resolve().parents[1]
 
 
-def _predict(rng: np.random.Generator, gt: np.ndarray, objects: int) -> np.ndarray:
-    """Results that err like a method: offsets, eroded/dilated masks, blobs, misses, id swaps."""
-    out = np.zeros_like(gt)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
-    for t in range(gt.shape[0]):
-        frame = np.zeros(gt.shape[1:], np.uint8)
-        for k in range(1, objects + 1):
-            mask = (gt[t] == k).astype(np.uint8)
-            if rng.random() < 0.05:
-                continue  # missed on this frame
-            shift = np.float32([[1, 0, rng.normal(0, 3)], [0, 1, rng.normal(0, 3)]])
-            mask = cv2.warpAffine(mask, shift, (WIDTH, HEIGHT), flags=cv2.INTER_NEAREST)
-            mask = cv2.erode(mask, kernel) if rng.random() < 0.5 else cv2.dilate(mask, kernel)
-            if rng.random() < 0.2:
-                cx, cy = int(rng.uniform(0, WIDTH)), int(rng.uniform(0, HEIGHT))
-                cv2.circle(mask, (cx, cy), int(rng.uniform(5, 30)), 1, -1)
-            label = k if rng.random() > 0.03 or objects == 1 else int(rng.integers(1, objects + 1))
-            frame[mask > 0] = label
-        out[t] = frame
-    return out
-
-
-def _save(path: Path, labels: np.ndarray) -> None:
-    image = Image.fromarray(labels, mode="P")
-    image.putpalette(davis_palette().ravel().tolist())
-    image.save(path)
-
-
-def make_dataset(root: Path, sequences: int, frames: int, seed: int = 0) -> int:
-    """Write the set (unless ``root`` already holds it); returns the number of objects."""
+def make_dataset(root: Path, sequences: int, frames: int, seed: int = 0) -> tuple[int, int]:
+    """Write the set unless ``root`` holds it; returns (objects, sequences made from real masks)."""
     marker = root / "ImageSets" / "2017" / "val.txt"
-    if marker.is_file() and len(marker.read_text().split()) == sequences:
-        return sum(int(np.max(np.array(Image.open(p)))) for p in sorted((root / "Annotations/480p").glob("*/00000.png")))
+    real = eval_data.real_shapes()
     rng = np.random.default_rng(seed)
-    jpeg = cv2.imencode(".jpg", np.full((HEIGHT, WIDTH, 3), 128, np.uint8))[1].tobytes()  # only counted
-    names, total = [], 0
-    for s in range(sequences):
-        name = f"bench{s:03d}"
-        objects = int(rng.integers(1, 5))
-        gt = _draw_objects(rng, frames, objects)
-        while int(gt[0].max()) < objects:  # every object must be in the first frame
-            gt = _draw_objects(rng, frames, objects)
-        pred = _predict(rng, gt, objects)
-        for sub, data in (("Annotations/480p", gt), ("results/bench", pred)):
-            folder = root / sub / name
-            folder.mkdir(parents=True, exist_ok=True)
+    if not (marker.is_file() and len(marker.read_text().split()) == sequences):
+        names = []
+        for s in range(sequences):
+            shapes = real[s] if s < len(real) else None
+            objects = len(shapes) if shapes else int(rng.integers(1, 5))
+            gt = eval_data.ground_truth(rng, frames, shapes, objects)
+            while shapes is None and int(gt[0].max()) < objects:  # every object must be in the first frame
+                gt = eval_data.ground_truth(rng, frames, shapes, objects)
+            pred = eval_data.predictions(rng, gt, objects)
+            name = f"{'real' if shapes else 'gen'}{s:03d}"
+            for sub, data in (("Annotations/480p", gt), ("results/bench", pred)):
+                folder = root / sub / name
+                folder.mkdir(parents=True, exist_ok=True)
+                for t in range(frames):
+                    eval_data.save_labels(folder / f"{t:05d}.png", data[t])
+            images = root / "JPEGImages/480p" / name
+            images.mkdir(parents=True, exist_ok=True)
             for t in range(frames):
-                _save(folder / f"{t:05d}.png", data[t])
-        images = root / "JPEGImages/480p" / name
-        images.mkdir(parents=True, exist_ok=True)
-        for t in range(frames):
-            (images / f"{t:05d}.jpg").write_bytes(jpeg)
-        names.append(name)
-        total += objects
-        print(f"\rgenerated {s + 1}/{sequences} sequences", end="", flush=True)
-    print()
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text("\n".join(names) + "\n")
-    return total
+                (images / f"{t:05d}.jpg").write_bytes(b"")  # only counted, never read
+            names.append(name)
+            print(f"\rgenerated {s + 1}/{sequences} sequences", end="", flush=True)
+        print()
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("\n".join(names) + "\n")
+    jobs = build_jobs(root, Protocol(), root / "results/bench")
+    objects = sum(int(read_labels(job.gt_files[0], DatasetError, "annotation").max()) for job in jobs)
+    return objects, sum(1 for job in jobs if job.name.startswith("real"))
 
 
-def time_vostool(root: Path, workers: int | None, plots: bool, report: Path) -> tuple[float, float]:
-    """Wall time of the whole call, and CPU time: this process plus the scoring of every sequence
-    (worker start-up and plotting CPU are not counted; the wall time includes them)."""
-    cpu = time.process_time()
-    started = time.perf_counter()
-    evaluation = evaluate_results(root / "results/bench", root, Protocol(), report=report, overwrite=True,
-                                  workers=workers, plots=plots)
-    wall = time.perf_counter() - started
-    return wall, time.process_time() - cpu + sum(s.cpu_seconds for s in evaluation.sequences)
+def load() -> str:
+    return "load %.2f %.2f %.2f" % os.getloadavg()
 
 
-def time_official(root: Path, checkout: Path, python: str) -> tuple[float, float, Path]:
-    results = root / "results/official-run"
-    if results.exists():
-        shutil.rmtree(results)
-    shutil.copytree(root / "results/bench", results)  # it writes its CSVs into the results folder
+def run_timed(command: list[str], cwd: Path | None = None) -> tuple[float, float]:
+    """Wall and CPU seconds of ``command`` and every process it starts."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run([python, str(checkout / "evaluation_method.py"), "--task", "semi-supervised", "--set", "val",
-                    "--davis_path", str(root), "--results_path", str(results)], check=True, cwd=checkout,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env={**os.environ, "PYTHONPATH": str(REPO)})
+    while True:  # reap the orphans (the forkserver and its workers) so that their CPU counts
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, results
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def decode_floor(jobs, inflate) -> float:
+    """CPU seconds to read and inflate the two PNGs of every scored frame."""
+    saved = pngread.ZLIB
+    pngread.ZLIB = inflate
+    try:
+        started = time.process_time()
+        for job in jobs:
+            for index in job.scored:
+                read_labels(job.gt_files[index], DatasetError, "annotation")
+                read_labels(str(job.result_path(index)), DatasetError, "result")
+        return time.process_time() - started
+    finally:
+        pngread.ZLIB = saved
+
+
+def scoring_cpu(jobs) -> float:
+    started = time.process_time()
+    for job in jobs:
+        score_sequence(job)
+    return time.process_time() - started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, help="keep the generated set here (reused when present)")
-    parser.add_argument("--sequences", type=int, default=30)
-    parser.add_argument("--frames", type=int, default=70)
-    parser.add_argument("--workers", type=int, help="scoring processes (default: all CPUs)")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sequences", type=int, default=24)
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--official", type=Path, help="a davis2017-evaluation checkout (with pandas, scikit-image)")
     parser.add_argument("--official-python", default=sys.executable)
     args = parser.parse_args()
+    ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphaned descendants come to us
     tmp = None
     if args.data is None:
         tmp = tempfile.TemporaryDirectory(prefix="vostool-bench-eval-")
         args.data = Path(tmp.name)
     root = args.data
-    objects = make_dataset(root, args.sequences, args.frames)
-    scored = args.sequences * (args.frames - 2)
-    workers = args.workers or len(os.sched_getaffinity(0))
-    print(f"{args.sequences} sequences x {args.frames} frames at {WIDTH}x{HEIGHT}, {objects} objects, "
-          f"{scored} scored frames; vostool with {workers} worker process(es), {os.cpu_count()} CPUs visible")
+    objects, real = make_dataset(root, args.sequences, args.frames)
+    jobs = build_jobs(root, Protocol(), root / "results/bench")
+    scored = sum(len(job.scored) for job in jobs)
+    print(f"{len(jobs)} sequences ({real} from real masks) x {args.frames} frames at 854x480, {objects} objects, "
+          f"{scored} scored frames; {len(os.sched_getaffinity(0))} usable CPUs; inflate: {pngread.ZLIB.__name__}")
     report = root / "reports" / "vostool"
-    runs = {"scoring": [], "with plots": []}
-    for _ in range(args.repeat):
-        runs["scoring"].append(time_vostool(root, args.workers, False, report))
-        runs["with plots"].append(time_vostool(root, args.workers, True, report))
-    for name, values in runs.items():
-        walls = [w for w, _ in values]
-        best = min(walls)
-        print(f"vostool {name:10s}: wall {best:6.2f} s best, {statistics.median(walls):6.2f} s median of {len(walls)} "
-              f"-> {scored / best:7.0f} frames/s; CPU {min(c for _, c in values):.2f} s")
+    vostool = [sys.executable, "-m", "vostool", "evaluate", "--root", str(root), "--results", str(root / "results/bench"),
+               "--report", str(report), "--overwrite", "--quiet"]
+    runs: dict[str, list[tuple[float, float]]] = {}
+    ms = lambda seconds: 1000 * seconds / scored  # noqa: E731
+
+    def record(name: str, wall: float, cpu: float) -> None:
+        runs.setdefault(name, []).append((wall, cpu))
+        print(f"  {name:22s} wall {wall:7.2f} s  CPU {cpu:7.2f} s  ({ms(cpu):6.2f} ms CPU/frame)  {load()}")
+
+    official_results = root / "results/official-run"
+    for round_ in range(args.repeat):
+        print(f"round {round_ + 1}  ({load()})")
+        if args.official is not None:
+            shutil.rmtree(official_results, ignore_errors=True)
+            shutil.copytree(root / "results/bench", official_results)  # it writes its CSVs there, and reuses them
+            record("official", *run_timed([args.official_python, str(args.official / "evaluation_method.py"),
+                                           "--task", "semi-supervised", "--set", "val", "--davis_path", str(root),
+                                           "--results_path", str(official_results)], cwd=args.official))
+        record("vostool (defaults)", *run_timed(vostool))
+        record("vostool --no-plots", *run_timed(vostool + ["--no-plots"]))
+        record("floor: decode", 0.0, decode_floor(jobs, pngread.ZLIB))
+        record("floor: decode (zlib)", 0.0, decode_floor(jobs, zlib))
+        record("scoring (1 process)", 0.0, scoring_cpu(jobs))
+    best = {name: (min(w for w, _ in values), min(c for _, c in values)) for name, values in runs.items()}
+    print("best of the rounds:")
+    for name, (wall, cpu) in best.items():
+        print(f"  {name:22s} wall {wall:7.2f} s  CPU {cpu:7.2f} s  {ms(cpu):6.2f} ms CPU/frame")
+    floor, floor_zlib, score = best["floor: decode"][1], best["floor: decode (zlib)"][1], best["scoring (1 process)"][1]
+    print(f"scoring / decode floor: {score / floor:.2f}x (vostool's inflate), {score / floor_zlib:.2f}x (zlib's)")
     if args.official is not None:
-        wall, cpu, results = time_official(root, args.official, args.official_python)
-        best = min(w for w, _ in runs["scoring"])
-        print(f"official          : wall {wall:6.2f} s -> {scored / wall:7.1f} frames/s; CPU {cpu:.2f} s")
-        print(f"speed-up (wall, scoring only): {wall / best:.1f}x")
-        time_vostool(root, args.workers, False, report)
+        official_wall, official_cpu = best["official"]
+        for name in ("vostool (defaults)", "vostool --no-plots"):
+            wall, cpu = best[name]
+            medians = [o[1] / v[1] for o, v in zip(runs["official"], runs[name])]
+            print(f"official / {name}: {official_cpu / cpu:.1f}x CPU, {official_wall / wall:.1f}x wall "
+                  f"(per round, CPU: {', '.join(f'{m:.1f}x' for m in medians)}; median {statistics.median(medians):.1f}x)")
         for name in ("global_results-val.csv", "per-sequence_results-val.csv"):
-            same = filecmp.cmp(results / name, report / name, shallow=False)
+            same = filecmp.cmp(official_results / name, report / name, shallow=False)
             print(f"{name}: {'byte-identical' if same else 'DIFFERENT'} to the official file")
     if tmp is not None:
         tmp.cleanup()

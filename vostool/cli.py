@@ -257,7 +257,7 @@ def evaluate(
                                         "ytvos: Annotations/<video>/<frame>.png, default <out>.zip)."),
     all_frames: bool = typer.Option(False, "--all-frames", help="ytvos: segment every frame (<split>_all_frames), submit the listed ones."),
     resolution: str = typer.Option("480p", "--resolution", help="DAVIS resolution folder (480p or Full-Resolution)."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Scoring processes (default: all CPUs; 1 = no subprocess)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Scoring processes (default: the CPUs the load leaves free; 1 = no subprocess)."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="One J/F-over-frames plot per sequence in the report."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing masks, report and zip (never reused)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or table."),

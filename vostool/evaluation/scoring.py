@@ -1,9 +1,10 @@
 """Score one sequence: per-frame J and F of every object, by the official rules, fast.
 
-Each PNG is decoded once for all objects, as uint8 labels. Per frame, one pass finds every object's
-bounding box in the ground truth and in the result; each object is then scored on the window around
-the union of its two boxes (see :mod:`vostool.metrics`), and objects absent from both score 1 without
-work. This module runs in worker processes: it imports neither torch nor the CLI.
+Each PNG is decoded once for all objects, as uint8 labels. Per frame, the crop holding every nonzero
+pixel of both maps is found once; each object's mask there is one OpenCV comparison, with its box.
+Each object is then scored on the window around the union of its two boxes (see
+:mod:`vostool.metrics`), and objects absent from both maps score 1 without work. This module runs in
+worker processes: it imports neither torch nor the CLI.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from vostool.errors import DatasetError, ResultsError
 from vostool.evaluation.pngread import read_simple_png
 from vostool.evaluation.protocol import MAX_PROPOSALS, VOID, SequenceJob
-from vostool.metrics import boundary_f_window, boundary_radius, jaccard_counts
+from vostool.metrics import boundary_f_window, boundary_radius
 
 _LABEL_MODES = ("P", "L", "1", "I", "I;16", "I;16B", "I;16L")
 
@@ -66,35 +67,54 @@ def read_labels(path: str, error: type[DatasetError] | type[ResultsError], what:
     return values
 
 
-def _boxes(labels: np.ndarray, count: int) -> list[tuple[int, int, int, int] | None]:
-    """Bounding box (r0, r1, c0, c1) of each id 1..count, None when absent.
+class _Objects:
+    """The objects of one label map: the crop every object lies in, each id's mask there, its box."""
 
-    The ids are searched only inside the box of all nonzero pixels, with one comparison and one
-    vectorised bounding-box pass per id (several times faster than scipy's find_objects).
+    def __init__(self, labels: np.ndarray, crop: tuple[slice, slice], ids: range):
+        region = labels[crop]
+        self.masks: list[np.ndarray | None] = []
+        self.boxes: list[tuple[int, int, int, int] | None] = []  # (r0, r1, c0, c1) in the crop
+        for k in ids:
+            mask = cv2.compare(region, k, cv2.CMP_EQ)  # 0/255, one SIMD pass
+            x, y, w, h = cv2.boundingRect(mask)
+            self.masks.append(mask if w else None)
+            self.boxes.append((y, y + h, x, x + w) if w else None)
+
+
+def _crop(gt: np.ndarray, res: np.ndarray) -> tuple[slice, slice] | None:
+    """The box of every nonzero pixel of either map plus the one-pixel margin the boundary rule needs
+    (``vostool.metrics``), clipped to the image; None when both maps are empty."""
+    x, y, w, h = cv2.boundingRect(cv2.bitwise_or(gt, res))
+    if not w:
+        return None
+    height, width = gt.shape
+    return slice(max(y - 1, 0), min(y + h + 1, height)), slice(max(x - 1, 0), min(x + w + 1, width))
+
+
+def _pair(g: np.ndarray | None, box_g, r: np.ndarray | None, box_r, radius: int) -> tuple[float, float]:
+    """J and F of a result mask against a ground-truth mask (crop masks, None = absent, with their boxes).
+
+    Both are scored on the window around the union of their boxes plus one pixel: every boundary lies
+    in it, and its last row/column is the image's or lies outside both masks (``vostool.metrics``).
     """
-    x0, y0, w0, h0 = cv2.boundingRect(labels)
-    crop = labels[y0:y0 + h0, x0:x0 + w0]
-    boxes = []
-    for k in range(1, count + 1):
-        x, y, w, h = cv2.boundingRect((crop == k).view(np.uint8)) if w0 else (0, 0, 0, 0)
-        boxes.append((y0 + y, y0 + y + h, x0 + x, x0 + x + w) if w else None)
-    return boxes
-
-
-def _pair(gt: np.ndarray, res: np.ndarray, gt_id: int, res_id: int, box_g, box_r, radius: int) -> tuple[float, float]:
-    """J and F of result id ``res_id`` against ground-truth id ``gt_id`` (label maps; box None = absent)."""
     if box_g is None and box_r is None:
         return 1.0, 1.0
     boxes = [b for b in (box_g, box_r) if b is not None]
-    height, width = gt.shape
-    # the union of the boxes plus the one-pixel margin the boundary rule needs (vostool.metrics)
+    height, width = (g if g is not None else r).shape
     window = (slice(max(min(b[0] for b in boxes) - 1, 0), min(max(b[1] for b in boxes) + 1, height)),
               slice(max(min(b[2] for b in boxes) - 1, 0), min(max(b[3] for b in boxes) + 1, width)))
-    g = gt[window] == gt_id
-    r = res[window] == res_id if box_r is not None else np.zeros_like(g)
-    if box_g is not None and box_r is not None and np.array_equal(g, r):
+    gw = g[window] if g is not None else None
+    rw = r[window] if r is not None else None
+    if gw is None or rw is None:
+        # one mask is empty: J = 0 exactly (0 / its area), F by the empty-boundary rules
+        present = gw if gw is not None else rw
+        empty = np.zeros_like(present)
+        return 0.0, boundary_f_window(rw if rw is not None else empty, gw if gw is not None else empty, radius)
+    inter = cv2.countNonZero(cv2.bitwise_and(gw, rw))
+    area_g, area_r = cv2.countNonZero(gw), cv2.countNonZero(rw)
+    if inter == area_g == area_r:
         return 1.0, 1.0  # identical non-empty masks: J = F = 1 exactly
-    return jaccard_counts(r, g), boundary_f_window(r, g, radius)
+    return inter / (area_g + area_r - inter), boundary_f_window(rw, gw, radius)
 
 
 def _read_frame(job: SequenceJob, index: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -148,8 +168,14 @@ def _score_semi(job: SequenceJob, shape, num_objects: int, radius: int) -> tuple
                 )
             # Void (255) needs no handling: the semi-supervised task treats it as background, and no
             # object id 1..N < 255 matches it.
-        for k, (box_g, box_r) in enumerate(zip(_boxes(gt, num_objects), _boxes(res, num_objects))):
-            J[k, t], F[k, t] = _pair(gt, res, k + 1, k + 1, box_g, box_r, radius)
+        crop = _crop(gt, res)
+        if crop is None:
+            J[:, t] = F[:, t] = 1.0  # no object in either map
+            continue
+        ids = range(1, num_objects + 1)
+        g, r = _Objects(gt, crop, ids), _Objects(res, crop, ids)
+        for k in range(num_objects):
+            J[k, t], F[k, t] = _pair(g.masks[k], g.boxes[k], r.masks[k], r.boxes[k], radius)
     return J, F
 
 
@@ -175,12 +201,16 @@ def _score_unsupervised(job: SequenceJob, shape, num_objects: int, radius: int):
             raise ResultsError(f"{job.result_path(index)}: result id {frame_top}; the unsupervised task allows at most "
                                f"{MAX_PROPOSALS} objects per sequence")
         top_id = max(top_id, frame_top)
-        boxes_r = _boxes(res, frame_top)
-        for g, box_g in enumerate(_boxes(gt, num_objects)):
-            absent_j[g, t], absent_f[g, t] = _pair(gt, res, g + 1, 0, box_g, None, radius)
-            for r, box_r in enumerate(boxes_r):
-                if box_r is not None:
-                    present[(r, g, t)] = _pair(gt, res, g + 1, r + 1, box_g, box_r, radius)
+        crop = _crop(gt, res)
+        if crop is None:
+            absent_j[:, t] = absent_f[:, t] = 1.0
+            continue
+        g, r = _Objects(gt, crop, range(1, num_objects + 1)), _Objects(res, crop, range(1, frame_top + 1))
+        for k in range(num_objects):
+            absent_j[k, t], absent_f[k, t] = _pair(g.masks[k], g.boxes[k], None, None, radius)
+            for q in range(frame_top):
+                if r.boxes[q] is not None:
+                    present[(q, k, t)] = _pair(g.masks[k], g.boxes[k], r.masks[q], r.boxes[q], radius)
     rows = max(top_id, num_objects)
     J = np.repeat(absent_j[None], rows, axis=0)
     F = np.repeat(absent_f[None], rows, axis=0)
