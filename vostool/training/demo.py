@@ -17,7 +17,7 @@ from vostool.errors import WeightsError
 from vostool.training.contract import DemoRecipe
 from vostool.weights import demo_path
 
-__all__ = ["DemoRecipe", "build_demo", "demo_path", "demo_rows", "demo_weights"]
+__all__ = ["DemoRecipe", "build_demo", "demo_path", "demo_rows", "demo_weights", "weights_rows"]
 
 log = logging.getLogger("vostool")
 
@@ -38,6 +38,15 @@ class _TqdmProgress:
 
     def stop(self) -> None:
         self._bar.close()
+
+
+def weights_rows() -> list[tuple[str, str, str, str]]:
+    """(name, method, cached, description) of the named weights and every method's demo weights, for
+    ``vostool weights list``."""
+    from vostool.weights import NAMED_WEIGHTS, cached_path
+
+    rows = [(e.name, e.method, "yes" if cached_path(e).exists() else "no", e.description) for e in NAMED_WEIGHTS.values()]
+    return rows + demo_rows()
 
 
 def demo_rows() -> list[tuple[str, str, str, str]]:
