@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from vostool.errors import MethodError, OptionError, OutputError
-from vostool.training.contract import TrainingEnv
+from vostool.training.contract import TrainingEnv, training_hooks
 from vostool.training import distributed, state
 from vostool.training.recipe import recipe_to_dict, split_assignments
 from vostool.training.trainer import Trainer, TrainProgress, TrainResult
@@ -175,10 +175,11 @@ def train(method: str, data: Sequence[str] = (), *, name: str, runs_dir: str | P
         env = TrainingEnv(torch_device, _cache(recipe, cls.name), backbone_weights,
                           "" if backbone_weights == "imagenet" else _fingerprint(method_obj))
         module = method_obj.training_module(recipe, env).to(torch_device)
-        if hasattr(module, "clip_dataset"):  # a method with its own samples (RGMP's simulated pairs)
-            dataset = module.clip_dataset(sources, recipe, seed)
+        hooks = training_hooks(module)
+        if hooks.clip_dataset is not None:  # a method with its own samples (RGMP's simulated pairs)
+            dataset = hooks.clip_dataset(sources, recipe, seed)
         else:
-            dataset = ClipDataset(sources, recipe, seed, getattr(module, "visible_frames", None))
+            dataset = ClipDataset(sources, recipe, seed, hooks.visible_frames)
         from vostool.training.validate import held_out_videos
 
         config = _config(name, cls.name, recipe, options, data, val, seed, backbone_weights, procs, precision)
