@@ -7,7 +7,7 @@ from fixed_batch import fit_fixed_batch
 from vostool.data.clips import ClipDataset, collate
 from vostool.data.sources import open_source
 from vostool.loader import load_method
-from vostool.methods.base import TrainingEnv
+from vostool.training.contract import TrainingEnv
 from vostool.methods.munet import MUNet
 from vostool.methods.munet.losses import bootstrapped_bce, munet_loss, soft_iou_loss
 from vostool.methods.munet.recipe import MUNetRecipe

@@ -162,20 +162,21 @@ def test_backbone_weights_from_a_torchvision_file(tmp_path):
     import torchvision.models as tvm
 
     from vostool.errors import WeightsError
+    from vostool.loader import load_backbone
 
     torch.manual_seed(1)
     state = tvm.resnet50(weights=None).state_dict()
     torch.save(state, tmp_path / "r50.pth")
     method = RGMP.build()
     mask_filters = method.network.Encoder.conv1_p.weight.clone()
-    method.load_backbone(str(tmp_path / "r50.pth"))
+    load_backbone(method, str(tmp_path / "r50.pth"))
     encoder = method.network.Encoder
     assert torch.equal(encoder.res3[0].conv1.weight, state["layer2.0.conv1.weight"])
     assert torch.equal(encoder.bn1.running_var, state["bn1.running_var"])
     assert torch.equal(encoder.conv1_p.weight, mask_filters)  # not part of a ResNet: kept
     torch.save({k: v for k, v in state.items() if not k.startswith("layer4.")}, tmp_path / "part.pth")
     with pytest.raises(WeightsError, match="res5"):
-        method.load_backbone(str(tmp_path / "part.pth"))
+        load_backbone(method, str(tmp_path / "part.pth"))
 
 
 def test_bn_affine_trains_the_encoder_batchnorm_scale_but_never_its_statistics():

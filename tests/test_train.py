@@ -10,7 +10,7 @@ from fixed_batch import fit_fixed_batch
 from vostool.data.clips import ClipDataset, collate
 from vostool.data.sources import open_source
 from vostool.loader import load_method
-from vostool.methods.base import TrainingEnv
+from vostool.training.contract import TrainingEnv
 from vostool.methods.frtm import FRTM
 from vostool.methods.frtm.recipe import FRTMRecipe
 from vostool.options import make_options

@@ -14,7 +14,7 @@ from fixed_batch import fit_fixed_batch
 from vostool.cli import app
 from vostool.data.clips import ClipDataset, collate
 from vostool.data.sources import open_source
-from vostool.methods.base import TrainingEnv
+from vostool.training.contract import TrainingEnv
 from vostool.methods.tvos import TVOS
 from vostool.methods.tvos.recipe import TVOSRecipe
 from vostool.methods.tvos.training import (TVOSTraining, onehot_grid_labels, palette_grid_labels,

@@ -10,6 +10,7 @@ import torch
 
 from frtm_keys import authors_checkpoint
 from vostool import weights
+from vostool.loader import resolve_weights
 from vostool.errors import WeightsError
 
 
@@ -117,18 +118,18 @@ def test_offline_without_cache_names_the_ways_out(monkeypatch):
     entry = weights.NamedWeights("gone", "frtm", "http://127.0.0.1:9/nothing.pth", "gone.pth", "unreachable")
     monkeypatch.setitem(weights.NAMED_WEIGHTS, "gone", entry)
     with pytest.raises(WeightsError) as err:
-        weights.resolve("frtm", "gone", None)
+        resolve_weights("frtm", "gone", None)
     text = str(err.value)
     assert "--weights FILE" in text and "vostool train" in text and "--untrained" in text
 
 
 def test_resolve_rejects_unknown_names_and_other_methods(tmp_path):
     with pytest.raises(WeightsError, match="unknown weights 'nope'.*rn101_all"):
-        weights.resolve("frtm", "nope", None)
+        resolve_weights("frtm", "nope", None)
     with pytest.raises(WeightsError, match="not found"):
-        weights.resolve("frtm", str(tmp_path / "x.pth"), None)
+        resolve_weights("frtm", str(tmp_path / "x.pth"), None)
     with pytest.raises(WeightsError, match="are for frtm, not rgmp"):
-        weights.resolve("rgmp", "rn101_all", None)
+        resolve_weights("rgmp", "rn101_all", None)
 
 
 def test_convert_writes_a_self_describing_checkpoint(tmp_path):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vostool.errors import WeightsError
-from vostool.safe_pickle import GlobalVerdict, StandIn, classify, pickle_globals, read_checkpoint
+from vostool.weights.safe_pickle import GlobalVerdict, StandIn, classify, pickle_globals, read_checkpoint
 
 WRAPPER_KEYS = ("state_dict", "model", "net", "network", "weights")
 FORMATS = {"zip": "torch.save zip format (PyTorch >= 1.6)", "legacy": "torch.save format of PyTorch < 1.6"}

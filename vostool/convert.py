@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from vostool.errors import OutputError
-from vostool.loader import load_method
+from vostool.loader import checkpoint_for_method, load_method
 from vostool.options import options_to_dict
 from vostool.registry import get_method_class
-from vostool.weights import checkpoint_for_method, load_state_strict, save_checkpoint
+from vostool.weights import load_state_strict, save_checkpoint
 
 
 def convert_weights(src: Path, dst: Path, method: str, with_backbone: bool = False, overwrite: bool = False) -> str:

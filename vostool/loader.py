@@ -1,16 +1,105 @@
-"""``load_method``: registry + options + weights -> a ready :class:`~vostool.methods.base.Method`."""
+"""The one place that turns ``--weights`` into weights and a ready :class:`~vostool.methods.base.Method`.
+
+``--weights`` may be ``demo`` (trained here on synthetic video on first use, then cached),
+``OTHER:SPEC`` (another method's weights, e.g. ``stm:STM_weights.pth`` for munet), a name from the
+table of named weights (downloaded into the cache), a URL-backed name, or a path. Methods only ever
+see the resulting :class:`~vostool.state_dicts.Checkpoint` (tensors in vostool's names).
+"""
 
 from __future__ import annotations
 
+import importlib
+import os
+from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
 from vostool.errors import WeightsError
-from vostool.methods.base import Method
+from vostool.methods.base import Checkpoint, Method
 from vostool.options import make_options
 from vostool.registry import get_method_class
-from vostool.weights import checkpoint_for_method
+from vostool.weights import (
+    NAMED_WEIGHTS,
+    demo_path,
+    fetch_named,
+    is_vostool_checkpoint,
+    named_for_method,
+    read_checkpoint,
+    sha256_file,
+)
+
+# Demo weights are trained by the training layer, which sits above this module (it loads its `init`
+# weights through here). Like the registry's "module:Class" targets, the trainer is named, not imported,
+# so that the layers keep one direction; it runs only when `--weights demo` is not cached yet.
+DEMO_TRAINER = "vostool.training.demo:demo_weights"
+
+
+def _demo_weights(method: str) -> Path:
+    path = demo_path(method)
+    if path.is_file():
+        return path
+    module, _, name = DEMO_TRAINER.partition(":")
+    return getattr(importlib.import_module(module), name)(method)
+
+
+def resolve_weights(method: str, spec: str | os.PathLike | None, default: str | None) -> tuple[Path, str]:
+    """Turn ``--weights`` (a path, a name, or None for the default) into a local file and a label."""
+    if spec is None:
+        if default is None:
+            raise WeightsError(
+                f"{method} has no default weights; pass --weights FILE or use --untrained for speed tests"
+            )
+        spec = default
+    text = str(spec)
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path, str(path)
+    if text == "demo":  # trained here on synthetic video on first use, then cached (vostool.training.demo)
+        return _demo_weights(method), "demo"
+    if path.is_dir():
+        raise WeightsError(f"--weights {text} is a folder; give a checkpoint file")
+    if text in NAMED_WEIGHTS:
+        entry = NAMED_WEIGHTS[text]
+        if entry.method != method:
+            raise WeightsError(f"weights {text!r} are for {entry.method}, not {method}")
+        return fetch_named(entry), text
+    if os.sep in text or "/" in text or path.suffix in (".pth", ".pt", ".tar", ".ckpt"):
+        raise WeightsError(f"weights file not found: {text}")
+    names = ", ".join(w.name for w in named_for_method(method)) or "none"
+    raise WeightsError(f"unknown weights {text!r} for {method}; named weights: {names}; or give a file path")
+
+
+def checkpoint_for_method(method_cls: type[Method], spec: str | os.PathLike | None, options: Any) -> Checkpoint:
+    """Resolve, read and convert weights for ``method_cls`` into a Checkpoint in vostool's names."""
+    # "OTHER:SPEC": initialise from another method's weights (e.g. munet from stm:STM_weights.pth)
+    other, sep, rest = str(spec if spec is not None else method_cls.default_weights(options) or "").partition(":")
+    if sep and other in method_cls.init_methods:
+        other_cls = get_method_class(other)
+        return method_cls.checkpoint_from(other, checkpoint_for_method(other_cls, rest, other_cls.Options()))
+    path, label = resolve_weights(method_cls.name, spec, method_cls.default_weights(options))
+    raw = read_checkpoint(path)
+    digest = sha256_file(path)
+    if is_vostool_checkpoint(raw):
+        if raw.get("method") != method_cls.name:
+            raise WeightsError(f"{path} holds {raw.get('method')} weights, not {method_cls.name}")
+        checkpoint = Checkpoint(dict(raw["state_dict"]), dict(raw.get("arch") or {}), label, digest)
+    else:
+        checkpoint = method_cls.convert_checkpoint(raw, label)
+        checkpoint.source = label
+        checkpoint.sha256 = digest
+    return checkpoint
+
+
+def build_method(cls: type[Method], options: Any, device: torch.device | str = "cpu",
+                 pretrained_backbone: bool = False) -> Method:
+    """``cls.build`` plus the weights its options name as a starting point (``Method.init_spec``,
+    e.g. MUNet's ``init_from``): those are loaded into the network without counting as its weights."""
+    method = cls.build(options, device=device, pretrained_backbone=pretrained_backbone)
+    spec = cls.init_spec(method.options)
+    if spec:
+        method.initialise(checkpoint_for_method(cls, spec, method.options))
+    return method
 
 
 def load_method(
@@ -31,7 +120,7 @@ def load_method(
     overrides = dict(options or {})
     requested = make_options(cls.Options, overrides)
     if untrained:
-        built = cls.build(requested, device=device)
+        built = build_method(cls, requested, device=device)
         built.weights_source = "untrained"
         return built
     checkpoint = checkpoint_for_method(cls, weights, requested)
@@ -41,6 +130,23 @@ def load_method(
                 f"--set {key}={getattr(requested, key)} contradicts the weights ({checkpoint.source} is {key}={value})"
             )
     resolved = make_options(cls.Options, checkpoint.arch, base=requested)
-    built = cls.build(resolved, device=device)
+    built = build_method(cls, resolved, device=device)
     built.load_checkpoint(checkpoint)
     return built
+
+
+def load_weights(method: Method, spec: str) -> None:
+    """Strictly load ``spec`` (any form of ``--weights``) into an already built ``method``."""
+    checkpoint = checkpoint_for_method(type(method), spec, method.options)
+    method.check_arch(checkpoint.arch)
+    method.load_checkpoint(checkpoint)
+
+
+def load_backbone(method: Method, path: str | os.PathLike) -> None:
+    """``--backbone-weights PATH``: a torchvision-style state dict, read here, loaded strictly by the
+    method into its backbone (``Method.load_backbone``)."""
+    raw = read_checkpoint(Path(path))
+    state = raw.get("state_dict", raw) if isinstance(raw, dict) else raw
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path} is not a state dict of backbone weights")
+    method.load_backbone(state, str(path))

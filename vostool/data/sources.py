@@ -121,7 +121,7 @@ def _pixel_counts(video: Video) -> np.ndarray:
 def _counts_cache(kind: str, root: Path, videos: list[SequenceVideo]) -> dict[str, np.ndarray]:
     """Label pixel counts of every video, cached in $VOSTOOL_CACHE/datasets (keyed by the files)."""
     from vostool.io.masks import atomic_save
-    from vostool.weights import cache_dir
+    from vostool.paths import cache_dir
 
     digest = hashlib.sha1()
     for v in videos:

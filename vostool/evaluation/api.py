@@ -174,3 +174,49 @@ def evaluate_ytvos(
         runs = segment_ytvos(sequences, annotations, folder, engine, engine_progress)
     write_zip(zip_file, ytvos_zip_entries(folder, sequences), overwrite)
     return Outcome(None, folder, None, zip_file, runs)
+
+
+def evaluate_dataset(
+    root: str | Path,
+    dataset: str = "davis17",
+    split: str | None = None,
+    *,
+    task: str = "semi-supervised",
+    results: str | Path | None = None,
+    method: str | None = None,
+    weights: str | None = None,
+    untrained: bool = False,
+    options: dict | None = None,
+    size: int | None = None,
+    device: str = "auto",
+    precision: str = "fp32",
+    out: str | Path | None = None,
+    report: str | Path | None = None,
+    zip_path: str | Path | None = None,
+    all_frames: bool = False,
+    resolution: str = "480p",
+    workers: int | None = None,
+    plots: bool = True,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    engine_progress=None,
+) -> Outcome:
+    """``vostool evaluate``: score ``results`` or segment with ``method`` first; YouTube-VOS (``dataset
+    ="ytvos"``) or a DAVIS layout (davis17, davis16, folder), with each one's default split."""
+    if results is not None and method is not None:
+        raise OptionError("give either --results DIR or --method NAME, not both")
+    if results is None and method is None:
+        raise OptionError("give --results DIR (score existing masks) or --method NAME (segment, then score)")
+    if weights is not None and untrained:
+        raise OptionError("--weights and --untrained exclude each other")
+    engine = None
+    if method is not None:
+        engine = EngineSettings(method, weights, untrained, dict(options or {}), size, device, precision)
+    if dataset == "ytvos":
+        return evaluate_ytvos(root, split or "valid", results=results, engine=engine, out=out, zip_path=zip_path,
+                              all_frames=all_frames, overwrite=overwrite, engine_progress=engine_progress)
+    default_split = None if dataset == "folder" else "val"
+    protocol = Protocol(dataset, split or default_split, task, resolution)
+    return evaluate_davis(root, protocol, results=results, engine=engine, out=out, report=report, zip_path=zip_path,
+                          overwrite=overwrite, workers=workers, plots=plots, progress=progress,
+                          engine_progress=engine_progress)

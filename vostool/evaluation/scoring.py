@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -221,3 +222,20 @@ def _score_unsupervised(job: SequenceJob, shape, num_objects: int, radius: int):
     row_ind, col_ind = linear_sum_assignment(-all_metrics)
     matches = [(int(r) + 1, int(g) + 1) for r, g in zip(row_ind, col_ind)]
     return np.ascontiguousarray(J[row_ind, col_ind, :]), np.ascontiguousarray(F[row_ind, col_ind, :]), matches
+
+
+def score_label_arrays(pred: np.ndarray, gt: np.ndarray, num_objects: int, scored: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame J and F of objects 1..``num_objects`` of in-memory label arrays, by the semi-supervised
+    rule of :func:`score_sequence` (the J&F ``vostool train`` validates with).
+
+    pred, gt: (T, H, W) uint8 labels (void already mapped to background); ``scored``: the frame positions
+    scored. Returns J and F of shape (num_objects, len(scored)) float64.
+    """
+    radius = boundary_radius(*gt.shape[1:])
+    J = np.zeros((num_objects, len(scored)))
+    F = np.zeros((num_objects, len(scored)))
+    for t, index in enumerate(scored):
+        g, r = np.ascontiguousarray(gt[index], np.uint8), np.ascontiguousarray(pred[index], np.uint8)
+        for k, (box_g, box_r) in enumerate(zip(_boxes(g, num_objects), _boxes(r, num_objects))):
+            J[k, t], F[k, t] = _pair(g, r, k + 1, k + 1, box_g, box_r, radius)
+    return J, F

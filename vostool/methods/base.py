@@ -16,14 +16,15 @@ foreground probability, merges them with :mod:`vostool.aggregate` and feeds the 
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from vostool.aggregate import BackgroundRule, MergeRule, aggregate
+from vostool.state_dicts import Checkpoint, load_state_strict
+
+__all__ = ["Checkpoint", "Method", "PerObjectSession", "Session", "SingleObjectSession", "new_object_ids", "one_hot_labels"]
 
 
 def new_object_ids(mask: torch.Tensor | None, known: tuple[int, ...]) -> list[int]:
@@ -124,28 +125,6 @@ class PerObjectSession(Session):
         return probs
 
 
-@dataclass
-class TrainingEnv:
-    """What the trainer tells a method's training module about the run."""
-
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    # A vostool.training.cache.TensorCache for per-sample results (FRTM's pre-learned target models),
-    # or None when caching is off.
-    cache: Any = None
-    backbone_weights: str = "imagenet"  # imagenet | none | a file path (see --backbone-weights)
-    backbone_fingerprint: str = ""  # identifies the backbone's weights (for cache keys)
-
-
-@dataclass
-class Checkpoint:
-    """Weights in vostool's naming, ready for a strict ``load_state_dict``."""
-
-    state_dict: dict[str, torch.Tensor]
-    arch: dict[str, Any] = field(default_factory=dict)  # architecture options implied by the weights
-    source: str = ""  # where the weights came from (file, named weights)
-    sha256: str | None = None
-
-
 class Method(abc.ABC):
     """Weights and options of one method, shared by all videos.
 
@@ -209,30 +188,32 @@ class Method(abc.ABC):
 
     @classmethod
     def default_weights(cls, options: Any) -> str | None:
-        """Name of the named weights used when the user gives none (see vostool.weights)."""
+        """Name of the named weights used when the user gives none (see vostool.weights.table)."""
         return None
 
     def complete_state_dict(self, checkpoint: Checkpoint) -> dict[str, torch.Tensor]:
         """Fill in parts a checkpoint does not carry (e.g. an ImageNet backbone). Default: none."""
         return checkpoint.state_dict
 
+    @classmethod
+    def init_spec(cls, options: Any) -> str | None:
+        """Weights (``OTHER:SPEC``) the network starts from when it is built, before any ``--weights``
+        (MUNet's ``init_from``); :func:`vostool.loader.build_method` loads them. Default: none."""
+        return None
+
+    def initialise(self, checkpoint: Checkpoint) -> None:
+        """Load the weights named by :meth:`init_spec` (strictly, completed like any checkpoint); they
+        are part of the architecture as built, so ``weights_source`` stays as it is."""
+        load_state_strict(self.network, self.complete_state_dict(checkpoint), checkpoint.source, self.name)
+        self.network.to(self.device).eval()
+
     def load_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Strictly load converted weights; a mismatch is a WeightsError naming the keys."""
-        from vostool.weights import load_state_strict
-
         state = self.complete_state_dict(checkpoint)
         load_state_strict(self.network, state, checkpoint.source, self.name)
         self.network.to(self.device).eval()
         self.weights_source = checkpoint.source
         self.weights_sha256 = checkpoint.sha256
-
-    def load_weights(self, path_or_name: str) -> None:
-        """Load a vostool checkpoint, an authors' checkpoint, or named weights (strict)."""
-        from vostool.weights import checkpoint_for_method
-
-        checkpoint = checkpoint_for_method(type(self), path_or_name, self.options)
-        self.check_arch(checkpoint.arch)
-        self.load_checkpoint(checkpoint)
 
     def check_arch(self, arch: dict[str, Any]) -> None:
         from vostool.errors import WeightsError
@@ -249,7 +230,7 @@ class Method(abc.ABC):
     def new_session(self) -> Session:
         """A fresh session for one video."""
 
-    def training_module(self, recipe: Any = None, env: "TrainingEnv | None" = None) -> nn.Module:
+    def training_module(self, recipe: Any = None, env: Any = None) -> nn.Module:
         """The module that ``vostool train`` optimises (see docs/architecture.md, "Training").
 
         ``forward(batch)`` takes a batch of clips (vostool.data.clips: ``frames`` (B, T, 3, H, W) uint8,
@@ -263,26 +244,19 @@ class Method(abc.ABC):
 
         raise MethodError(f"training {self.name} is not available in this version")
 
-    def load_backbone(self, path: str) -> None:
-        """``--backbone-weights PATH``: a torchvision-style state dict for ``network.backbone`` (strict;
-        classifier keys ``fc.*`` are ignored). Methods whose backbone lives elsewhere override this."""
-        from vostool.weights import load_state_strict, read_checkpoint
-
+    def load_backbone(self, state: dict[str, torch.Tensor], source: str) -> None:
+        """``--backbone-weights PATH`` (read by :func:`vostool.loader.load_backbone`): a torchvision-style
+        state dict for ``network.backbone`` (strict; classifier keys ``fc.*`` are ignored). Methods whose
+        backbone lives elsewhere override this."""
         from vostool.errors import MethodError
 
         backbone = getattr(self.network, "backbone", None)
         if backbone is None:
-            raise MethodError(f"--backbone-weights {path}: {self.name} has no single backbone to load it into; "
+            raise MethodError(f"--backbone-weights {source}: {self.name} has no single backbone to load it into; "
                               "use --backbone-weights imagenet or none")
-        raw = read_checkpoint(Path(path))
-        state = raw.get("state_dict", raw) if isinstance(raw, dict) else raw
-        if not isinstance(state, dict):
-            from vostool.errors import WeightsError
-
-            raise WeightsError(f"{path} is not a state dict of backbone weights")
         state = {k[len("backbone."):] if k.startswith("backbone.") else k: v for k, v in state.items()
                  if not k.startswith("fc.")}
-        load_state_strict(backbone, state, str(path), f"{self.name} backbone")
+        load_state_strict(backbone, state, source, f"{self.name} backbone")
         self.network.to(self.device)
 
     def to(self, device: torch.device | str) -> "Method":

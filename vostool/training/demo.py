@@ -11,21 +11,15 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from vostool.errors import WeightsError
+from vostool.training.contract import DemoRecipe
+from vostool.weights import demo_path
+
+__all__ = ["DemoRecipe", "build_demo", "demo_path", "demo_rows", "demo_weights", "weights_rows"]
 
 log = logging.getLogger("vostool")
-
-
-@dataclass(frozen=True)
-class DemoRecipe:
-    data: str  # a synthetic source spec
-    settings: dict[str, str] = field(default_factory=dict)  # --set values (recipe fields and options)
-    steps: int = 100
-    max_minutes: float = 5.0  # hard cap: a slow machine gets fewer steps rather than a longer wait
-    seed: int = 0
 
 
 class _TqdmProgress:
@@ -46,10 +40,13 @@ class _TqdmProgress:
         self._bar.close()
 
 
-def demo_path(method: str) -> Path:
-    from vostool.weights import cache_dir
+def weights_rows() -> list[tuple[str, str, str, str]]:
+    """(name, method, cached, description) of the named weights and every method's demo weights, for
+    ``vostool weights list``."""
+    from vostool.weights import NAMED_WEIGHTS, cached_path
 
-    return cache_dir() / method / "demo.pt"
+    rows = [(e.name, e.method, "yes" if cached_path(e).exists() else "no", e.description) for e in NAMED_WEIGHTS.values()]
+    return rows + demo_rows()
 
 
 def demo_rows() -> list[tuple[str, str, str, str]]:

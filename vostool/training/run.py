@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from vostool.errors import MethodError, OptionError, OutputError
-from vostool.methods.base import TrainingEnv
+from vostool.training.contract import TrainingEnv, training_hooks
 from vostool.training import distributed, state
 from vostool.training.recipe import recipe_to_dict, split_assignments
 from vostool.training.trainer import Trainer, TrainProgress, TrainResult
@@ -33,14 +33,16 @@ def _method_class(method: str):
 
 def build_method(cls, options: Any, device: torch.device, backbone_weights: str):
     """The method with its backbone from ImageNet (torchvision's cache), at random (``none``) or from a file."""
+    from vostool.loader import build_method as build, load_backbone
+
     if backbone_weights == "imagenet":
-        return cls.build(options, device=device, pretrained_backbone=True)
-    method = cls.build(options, device=device)
+        return build(cls, options, device=device, pretrained_backbone=True)
+    method = build(cls, options, device=device)
     if backbone_weights != "none":
         path = Path(backbone_weights).expanduser()
         if not path.is_file():
             raise OptionError(f"--backbone-weights {backbone_weights}: expected imagenet, none or a weights file")
-        method.load_backbone(str(path))
+        load_backbone(method, str(path))
     return method
 
 
@@ -58,7 +60,7 @@ def _fingerprint(method) -> str:
 
 def _cache(recipe: Any, method_name: str):
     from vostool.training.cache import TensorCache
-    from vostool.weights import cache_dir
+    from vostool.paths import cache_dir
 
     where = getattr(recipe, "cache", "")
     if where == "off":
@@ -173,10 +175,11 @@ def train(method: str, data: Sequence[str] = (), *, name: str, runs_dir: str | P
         env = TrainingEnv(torch_device, _cache(recipe, cls.name), backbone_weights,
                           "" if backbone_weights == "imagenet" else _fingerprint(method_obj))
         module = method_obj.training_module(recipe, env).to(torch_device)
-        if hasattr(module, "clip_dataset"):  # a method with its own samples (RGMP's simulated pairs)
-            dataset = module.clip_dataset(sources, recipe, seed)
+        hooks = training_hooks(module)
+        if hooks.clip_dataset is not None:  # a method with its own samples (RGMP's simulated pairs)
+            dataset = hooks.clip_dataset(sources, recipe, seed)
         else:
-            dataset = ClipDataset(sources, recipe, seed, getattr(module, "visible_frames", None))
+            dataset = ClipDataset(sources, recipe, seed, hooks.visible_frames)
         from vostool.training.validate import held_out_videos
 
         config = _config(name, cls.name, recipe, options, data, val, seed, backbone_weights, procs, precision)

@@ -21,6 +21,7 @@ from vostool.devices import autocast
 from vostool.errors import ModelFailure
 from vostool.signals import StopRequest, sigterm_as_interrupt
 from vostool.training import distributed, state
+from vostool.training.contract import training_hooks
 from vostool.training.recipe import Recipe, lr_factor
 from vostool.training.validate import Scores, copy_baseline, evaluate
 
@@ -120,7 +121,7 @@ class Trainer:
 
             self.model = DistributedDataParallel(
                 module, device_ids=[device.index] if device.type == "cuda" else None,
-                find_unused_parameters=bool(getattr(module, "find_unused_parameters", False)))
+                find_unused_parameters=training_hooks(module).find_unused_parameters)
         self.drop_last = procs.distributed  # every process needs a share of every batch
         self.steps_per_epoch = dataset.steps_per_epoch(recipe.batch_size, self.drop_last)
         if self.steps_per_epoch < 1:
@@ -151,8 +152,9 @@ class Trainer:
         per_rank = training["rng"]
         mine = per_rank[self.procs.rank] if self.procs.rank < len(per_rank) else per_rank[0]
         state.set_rng_state(mine["rng"])
-        if hasattr(self.module, "load_training_state") and mine.get("module") is not None:
-            self.module.load_training_state(mine["module"])
+        load_training_state = training_hooks(self.module).load_training_state
+        if load_training_state is not None and mine.get("module") is not None:
+            load_training_state(mine["module"])
         if len(per_rank) != self.procs.world and self.procs.main:
             self.progress.message(f"note: the checkpoint was written by {len(per_rank)} process(es), this run has "
                                   f"{self.procs.world}; training continues but not bit for bit")
@@ -171,7 +173,8 @@ class Trainer:
 
     def _checkpoint(self, name: str) -> None:
         self._sync_buffers()
-        module_state = self.module.training_state() if hasattr(self.module, "training_state") else None
+        training_state = training_hooks(self.module).training_state
+        module_state = training_state() if training_state is not None else None
         per_rank = distributed.gather(self.procs, {"rng": state.rng_state(), "module": module_state})
         if not self.procs.main:
             return

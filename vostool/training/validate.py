@@ -2,7 +2,8 @@
 
 Each sequence is segmented from its first frame's labels with a fresh :class:`Session`, frames at the
 recipe's training size (resized bilinearly, labels by nearest neighbour; native size when the recipe
-has none). Scores follow the DAVIS 2017 semi-supervised protocol: objects are the ids 1..N with N the
+has none). Scores are those of ``vostool evaluate`` (vostool.evaluation.scoring) under the DAVIS 2017
+semi-supervised protocol: objects are the ids 1..N with N the
 largest id on the first frame, the first and last frames are not scored, J and F are averaged per
 object over frames, then over all objects of all sequences, and J&F is their mean (x100).
 """
@@ -18,7 +19,7 @@ import torch
 from vostool.data.clips import resize_clip
 from vostool.data.sources import Source, Video
 from vostool.devices import autocast
-from vostool.metrics import f_measure, jaccard
+from vostool.evaluation.scoring import score_label_arrays
 
 
 @dataclass
@@ -52,15 +53,14 @@ def _load(video: Video, size: tuple[int, int] | None) -> tuple[np.ndarray, np.nd
 
 
 def score_sequence(pred: np.ndarray, gt: np.ndarray) -> list[tuple[float, float]]:
-    """Per-object (mean J, mean F) of predicted (T, H, W) labels against ground truth (DAVIS rules)."""
+    """Per-object (mean J, mean F) of predicted (T, H, W) labels against ground truth (DAVIS rules),
+    scored by vostool.evaluation.scoring, the J&F of ``vostool evaluate``."""
     n = int(gt[0].max())
     scored = range(1, len(gt) - 1) if len(gt) >= 3 else range(1, len(gt))
-    out = []
-    for k in range(1, n + 1):
-        js = [jaccard(pred[t] == k, gt[t] == k) for t in scored]
-        fs = [f_measure(pred[t] == k, gt[t] == k) for t in scored]
-        out.append((float(np.mean(js)) if js else 1.0, float(np.mean(fs)) if fs else 1.0))
-    return out
+    J, F = score_label_arrays(pred, gt, n, scored)
+    if not len(scored):
+        return [(1.0, 1.0)] * n
+    return [(float(J[k].mean()), float(F[k].mean())) for k in range(n)]
 
 
 def _summarise(per_object: dict[str, tuple[float, float]]) -> Scores:

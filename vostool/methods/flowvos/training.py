@@ -25,7 +25,7 @@ import zlib
 import torch
 import torch.nn.functional as F
 
-from vostool.methods.base import TrainingEnv
+from vostool.training.contract import TrainingEnv
 from vostool.methods.flowvos.flow import flow_warp
 from vostool.methods.flowvos.recipe import FlowVOSRecipe
 from vostool.methods.stm.losses import mask_loss
@@ -53,13 +53,13 @@ class FlowVOSTraining(STMTraining):
 
         from vostool.methods.stm import STM
         from vostool.methods.stm.convert import has_flow_module, read_state_dict
-        from vostool.weights import checkpoint_for_method, is_vostool_checkpoint, load_state_strict, read_checkpoint
+        from vostool.weights import is_vostool_checkpoint, load_state_strict, read_checkpoint
 
         raw = read_checkpoint(Path(path).expanduser()) if Path(path).expanduser().is_file() else None
         if raw is None or is_vostool_checkpoint(raw) or has_flow_module(read_state_dict(raw, path, "a FlowVOS or STM-cycle")):
             super().load_initial(method, path)
             return
-        checkpoint = checkpoint_for_method(STM, path, method.options)
+        checkpoint = self.env.checkpoint(STM, path, method.options)
         method.check_arch(checkpoint.arch)
         state = {k: v for k, v in self.network.state_dict().items() if k.startswith(FLOW_PARTS)}
         state.update(checkpoint.state_dict)

@@ -11,13 +11,9 @@ from vostool.errors import WeightsError
 from vostool.methods.backbones import ResNetBackbone, stage_channels
 from vostool.methods.base import Checkpoint, Method
 from vostool.methods.frtm.options import FRTMOptions
-from vostool.methods.frtm.recipe import FRTMRecipe
-from vostool.methods.frtm.segnet import SegNetwork
-from vostool.training.demo import DemoRecipe
+from vostool.methods.frtm.recipe import FRTM_DEMO, FRTMRecipe
+from vostool.methods.frtm.segnet import FRTM_TO_TORCHVISION, TARGET_STAGE, SegNetwork
 
-# FRTM names its feature levels one above torchvision's stages.
-FRTM_TO_TORCHVISION = {"layer5": "layer4", "layer4": "layer3", "layer3": "layer2", "layer2": "layer1"}
-TARGET_STAGE = "layer3"  # FRTM "layer4": stride 16, the target model's input
 _BACKBONE_BY_CHANNELS = {1024: "resnet101", 256: "resnet18"}
 
 
@@ -60,11 +56,7 @@ class FRTM(Method):
     Options = FRTMOptions
     Recipe = FRTMRecipe
     # --weights demo: a small model trained here on synthetic video on first use (vostool.training.demo).
-    demo_training = DemoRecipe(
-        data="synthetic:videos=40,frames=12",
-        settings={"backbone": "resnet18", "size": "240,320", "batch_size": "2", "tm_num_aug": "5", "workers": "1"},
-        steps=250, max_minutes=5.0,
-    )
+    demo_training = FRTM_DEMO
     completed_prefixes = ("backbone.",)
 
     @classmethod

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from vostool.data.clip_settings import setting
 from vostool.methods.frtm.options import FRTMOptions
+from vostool.training.contract import DemoRecipe
 from vostool.training.recipe import Recipe
 
 
@@ -71,3 +72,11 @@ class FRTMRecipe(Recipe):
             "cg_forgetting_rate": self.tm_cg_forgetting_rate, "pixel_weighting": self.tm_pixel_weighting,
             "init_iters": self.tm_init_iters, "update_iters": self.tm_update_iters,
         })
+
+
+# --weights demo: a small model trained here on synthetic video on first use (vostool.training.demo).
+FRTM_DEMO = DemoRecipe(
+    data="synthetic:videos=40,frames=12",
+    settings={"backbone": "resnet18", "size": "240,320", "batch_size": "2", "tm_num_aug": "5", "workers": "1"},
+    steps=250, max_minutes=5.0,
+)

@@ -12,6 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# FRTM names its feature levels one above torchvision's stages.
+FRTM_TO_TORCHVISION = {"layer5": "layer4", "layer4": "layer3", "layer3": "layer2", "layer2": "layer1"}
+TARGET_STAGE = "layer3"  # FRTM "layer4": stride 16, the target model's input
+
 LEVELS = ("layer5", "layer4", "layer3", "layer2")  # deepest first, as the authors' refiner runs
 
 

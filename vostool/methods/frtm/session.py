@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from vostool.errors import ModelFailure
 from vostool.methods.base import PerObjectSession, SingleObjectSession
 from vostool.methods.frtm.augment import FirstFrameAugmenter
-from vostool.methods.frtm.method import FRTM_TO_TORCHVISION, TARGET_STAGE
+from vostool.methods.frtm.segnet import FRTM_TO_TORCHVISION, TARGET_STAGE
 from vostool.methods.frtm.problems import BilinearStencil
 from vostool.methods.frtm.target_model import TargetModel
 

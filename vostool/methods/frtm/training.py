@@ -27,9 +27,9 @@ from torch import nn
 
 from vostool.data.clip_settings import ClipSettings
 from vostool.data.clips import default_visibility
-from vostool.methods.base import TrainingEnv
+from vostool.training.contract import TrainingEnv
 from vostool.methods.frtm.augment import FirstFrameAugmenter
-from vostool.methods.frtm.method import FRTM_TO_TORCHVISION, TARGET_STAGE
+from vostool.methods.frtm.segnet import FRTM_TO_TORCHVISION, TARGET_STAGE
 from vostool.methods.frtm.problems import BilinearStencil
 from vostool.methods.frtm.recipe import FRTMRecipe
 from vostool.methods.frtm.target_model import TargetModel, _default_conv_weight

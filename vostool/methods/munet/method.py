@@ -17,16 +17,6 @@ from vostool.methods.stm.method import STM, finish_network
 STM_PREFIX = "stm:"
 
 
-def stm_checkpoint(spec: str) -> Checkpoint:
-    """An STM checkpoint from ``spec``: a file (the authors' ``STM_weights.pth``, an STM-cycle file,
-    or a vostool ``stm`` checkpoint) or stm's named weights; an optional ``stm:`` prefix is allowed."""
-    from vostool.methods.stm.options import STMOptions
-    from vostool.weights import checkpoint_for_method
-
-    spec = spec[len(STM_PREFIX):] if spec.startswith(STM_PREFIX) else spec
-    return checkpoint_for_method(STM, spec, STMOptions())
-
-
 class MUNet(Method):
     """MUNet: motion uncertainty-aware semi-supervised VOS (Sun, Mao, Dai, Zhong, Wang; no code released).
 
@@ -61,11 +51,16 @@ class MUNet(Method):
     def build_network(cls, options: MUNetOptions, pretrained_backbone: bool = False) -> nn.Module:
         network = MUNetNetwork(options.network_third_channel, options.fusion, options.radius,
                                options.displacement_sign, options.temperature, options.motion)
-        network = finish_network(network, pretrained_backbone)
-        if options.init_from:
-            source = stm_checkpoint(options.init_from)
-            network.load_state_dict(stm_init_state(network, source.state_dict, source.source), strict=True)
-        return network
+        return finish_network(network, pretrained_backbone)
+
+    @classmethod
+    def init_spec(cls, options: MUNetOptions) -> str | None:
+        """``--set init_from=SPEC``: STM weights (a file or stm's named weights; an optional ``stm:``
+        prefix is allowed) for every part shared with STM, loaded by vostool.loader.build_method."""
+        if not options.init_from:
+            return None
+        spec = options.init_from
+        return STM_PREFIX + (spec[len(STM_PREFIX):] if spec.startswith(STM_PREFIX) else spec)
 
     @classmethod
     def default_weights(cls, options: MUNetOptions) -> str | None:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from vostool.aggregate import soft_aggregate
-from vostool.methods.base import TrainingEnv
+from vostool.training.contract import TrainingEnv
 from vostool.methods.munet.losses import munet_loss
 from vostool.methods.munet.recipe import MUNetRecipe
 from vostool.methods.stm.memory import memory_read
@@ -37,7 +37,7 @@ class MUNetTraining(nn.Module):
         self.recipe = recipe
         self.pad = method.options.resolved_pad
         if recipe.init:
-            method.load_weights(recipe.init)  # strict; a later --resume replaces these weights
+            env.load_init(method, recipe.init)  # strict; a later --resume replaces these weights
 
     def train(self, mode: bool = True) -> "MUNetTraining":
         super().train(mode)

@@ -12,6 +12,7 @@ from vostool.methods.base import Checkpoint, Method
 from vostool.methods.rgmp.network import RGMPNetwork
 from vostool.methods.rgmp.options import RGMPOptions
 from vostool.methods.rgmp.recipe import RGMPRecipe
+from vostool.state_dicts import load_state_strict
 
 _PROBE = "Encoder.conv1_p.weight"  # the mask convolution: only RGMP's encoder has it
 _TORCHVISION_STAGES = {"layer1": "res2", "layer2": "res3", "layer3": "res4", "layer4": "res5"}
@@ -60,18 +61,11 @@ class RGMP(Method):
             raise WeightsError(f"{source} is not an RGMP checkpoint: no module.{_PROBE} (found {sample})")
         return Checkpoint(state_dict=state, source=source)
 
-    def load_backbone(self, path: str) -> None:
-        """``--backbone-weights PATH``: a torchvision ResNet-50 state dict for the encoder (strict; ``fc.*``
-        ignored; the mask convolution and the normalisation buffers are not part of it and stay)."""
-        from pathlib import Path
-
-        from vostool.weights import read_checkpoint
-
-        raw = read_checkpoint(Path(path))
-        state = raw.get("state_dict", raw) if isinstance(raw, dict) else None
-        if not isinstance(state, dict):
-            raise WeightsError(f"{path} is not a state dict of ResNet-50 weights")
-        _load_encoder(self.network.Encoder, state, str(path))
+    def load_backbone(self, state: dict[str, torch.Tensor], source: str) -> None:
+        """``--backbone-weights PATH`` (read by vostool.loader): a torchvision ResNet-50 state dict for the
+        encoder (strict; ``fc.*`` ignored; the mask convolution and the normalisation buffers are not
+        part of it and stay)."""
+        _load_encoder(self.network.Encoder, state, source)
         self.network.to(self.device)
 
     def new_session(self):
@@ -96,8 +90,6 @@ def _tensor_dict(value: Any) -> dict[str, torch.Tensor] | None:
 def _load_encoder(encoder: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """Strictly load torchvision ResNet-50 weights (``layer1..4`` -> ``res2..5``, ``fc.*`` dropped) into
     the encoder; its own ``conv1_p`` (the mask filters stay as they are) and ``mean``/``std`` are kept."""
-    from vostool.weights import load_state_strict
-
     renamed = {k: v for k, v in encoder.state_dict().items() if k.startswith("conv1_p.") or k in ("mean", "std")}
     for key, value in state.items():
         stage, _, rest = key.partition(".")

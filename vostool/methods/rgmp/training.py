@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vostool.methods.base import TrainingEnv
+from vostool.training.contract import TrainingEnv
 from vostool.methods.rgmp.recipe import RGMPRecipe
 
 
@@ -54,7 +54,7 @@ class RGMPTraining(nn.Module):
     def __init__(self, method, recipe: RGMPRecipe, env: TrainingEnv) -> None:
         super().__init__()
         if recipe.init:
-            method.load_weights(recipe.init)  # e.g. stage 2 from stage 1's last.pt (strict)
+            env.load_init(method, recipe.init)  # e.g. stage 2 from stage 1's last.pt (strict)
         self.network = method.network
         if recipe.bn_affine or not recipe.freeze_bn:
             for m in self._encoder_batchnorms():

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vostool.aggregate import soft_aggregate
-from vostool.methods.base import TrainingEnv
+from vostool.training.contract import TrainingEnv
 from vostool.methods.stm.losses import mask_loss
 from vostool.methods.stm.memory import memory_read
 from vostool.methods.stm.network import QueryFeatures, crop_padding, pad_to_multiple
@@ -69,7 +69,7 @@ class STMTraining(nn.Module):
 
     def load_initial(self, method, path: str) -> None:
         """``init``: strictly load weights before training (a later ``--resume`` replaces them)."""
-        method.load_weights(path)
+        self.env.load_init(method, path)
 
     def train(self, mode: bool = True) -> "STMTraining":
         super().train(mode)

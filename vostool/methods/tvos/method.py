@@ -11,8 +11,7 @@ from vostool.methods.base import Checkpoint, Method
 from vostool.methods.tvos.convert import convert_checkpoint
 from vostool.methods.tvos.model import TVOSNetwork
 from vostool.methods.tvos.options import TVOSOptions
-from vostool.methods.tvos.recipe import TVOSRecipe
-from vostool.training.demo import DemoRecipe
+from vostool.methods.tvos.recipe import TVOS_DEMO, TVOSRecipe
 
 
 class TVOS(Method):
@@ -28,11 +27,7 @@ class TVOS(Method):
     Options = TVOSOptions
     Recipe = TVOSRecipe
     # --weights demo: the learning proof's setting (docs/benchmarks.md), cut to 5 minutes.
-    demo_training = DemoRecipe(
-        data="synthetic:videos=40,frames=16",
-        settings={"backbone": "resnet18", "crop": "128,128", "batch_size": "2", "workers": "1"},
-        steps=1000, max_minutes=5.0,
-    )
+    demo_training = TVOS_DEMO
 
     @classmethod
     def build_network(cls, options: TVOSOptions, pretrained_backbone: bool = False) -> nn.Module:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from vostool.data.clip_settings import setting
+from vostool.training.contract import DemoRecipe
 from vostool.training.recipe import Recipe
 
 
@@ -59,3 +60,11 @@ class TVOSRecipe(Recipe):
             raise OptionError("--set clip_frames: TVOS needs at least one reference frame and the target frame")
         if not self.loss_temperature > 0:
             raise OptionError("--set loss_temperature: must be > 0")
+
+
+# --weights demo: a small model trained here on synthetic video on first use (vostool.training.demo).
+TVOS_DEMO = DemoRecipe(
+    data="synthetic:videos=40,frames=16",
+    settings={"backbone": "resnet18", "crop": "128,128", "batch_size": "2", "workers": "1"},
+    steps=1000, max_minutes=5.0,
+)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vostool.data.clip_settings import ClipSettings
-from vostool.methods.base import TrainingEnv
+from vostool.training.contract import TrainingEnv
 from vostool.methods.tvos.recipe import TVOSRecipe
 
 NUM_CENTROIDS = 22  # classes of the authors' training (annotation_centroids.npy)

@@ -1,0 +1,21 @@
+"""Model weights: the named-weights table, downloads into the cache, checkpoint files.
+
+``table`` (named weights, cache location), ``download`` (resume, sha256), ``checkpoint`` (safe
+reading, the vostool format, strict load, saving). Turning ``--weights`` into a ready method is
+:mod:`vostool.loader`'s job; this package imports neither methods nor training.
+"""
+
+from vostool.weights.checkpoint import (
+    CHECKPOINT_FORMAT,
+    check_state,
+    is_vostool_checkpoint,
+    load_state_strict,
+    read_checkpoint,
+    save_checkpoint,
+)
+from vostool.weights.download import download, fetch_named, sha256_file
+from vostool.weights.table import NAMED_WEIGHTS, NamedWeights, cache_dir, cached_path, demo_path, named_for_method
+
+__all__ = ["CHECKPOINT_FORMAT", "NAMED_WEIGHTS", "NamedWeights", "cache_dir", "cached_path", "check_state", "download",
+           "demo_path", "fetch_named", "is_vostool_checkpoint", "load_state_strict", "named_for_method", "read_checkpoint",
+           "save_checkpoint", "sha256_file"]

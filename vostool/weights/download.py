@@ -1,0 +1,129 @@
+"""Downloading named weights: HTTP with resume (Range requests), sha256 checks, atomic appearance."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable
+
+from vostool.errors import WeightsError
+from vostool.weights.table import NamedWeights, cached_path
+
+CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _default_progress(total: int | None, initial: int, label: str) -> Callable[[int], None]:
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=label, leave=False)
+
+    def update(n: int) -> None:
+        if n < 0:
+            bar.close()
+        else:
+            bar.update(n)
+
+    return update
+
+
+def download(
+    url: str,
+    dest: Path,
+    sha256: str | None = None,
+    progress: bool = True,
+    timeout: float = 60.0,
+) -> str:
+    """Download ``url`` to ``dest`` (resuming ``dest.part``), verify it, and return its sha256.
+
+    The file appears at ``dest`` only when complete and verified. When the expected hash is not known
+    the computed one is stored beside the file (``dest.sha256``) and later loads are checked against it.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"User-Agent": "vostool"})
+    if have:
+        request.add_header("Range", f"bytes={have}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # nothing left to fetch: the partial file is complete
+            response = None
+        else:
+            raise WeightsError(f"downloading {url} failed: HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise WeightsError(f"cannot download {url} ({reason})") from None
+    if response is not None:
+        with response:
+            if "text/html" in (response.headers.get("Content-Type") or ""):
+                raise WeightsError(
+                    f"{url} returned a web page instead of a checkpoint (download quota or a sign-in page); "
+                    f"download it in a browser and pass --weights FILE"
+                )
+            resumed = response.status == 206
+            mode = "ab" if resumed else "wb"
+            start = have if resumed else 0
+            length = response.headers.get("Content-Length")
+            total = start + int(length) if length and length.isdigit() else None
+            update = _default_progress(total, start, dest.name) if progress else (lambda n: None)
+            try:
+                with open(part, mode) as f:
+                    while True:
+                        block = response.read(CHUNK)
+                        if not block:
+                            break
+                        f.write(block)
+                        update(len(block))
+            except (OSError, urllib.error.URLError) as exc:
+                raise WeightsError(
+                    f"download of {url} was interrupted ({exc}); run the command again to resume"
+                ) from None
+            finally:
+                update(-1)
+            if total is not None and part.stat().st_size != total:
+                raise WeightsError(
+                    f"download of {url} ended early ({part.stat().st_size} of {total} bytes); run again to resume"
+                )
+    digest = sha256_file(part)
+    if sha256 is not None and digest != sha256:
+        part.unlink(missing_ok=True)
+        raise WeightsError(f"checksum mismatch for {url}: expected {sha256}, got {digest}; the partial file was removed")
+    os.replace(part, dest)
+    if sha256 is None:
+        dest.with_name(dest.name + ".sha256").write_text(digest + "\n")
+    return digest
+
+def fetch_named(entry: NamedWeights, progress: bool = True) -> Path:
+    """Path of named weights in the cache, downloading them first if needed."""
+    path = cached_path(entry)
+    if path.exists():
+        expected = entry.sha256
+        recorded = path.with_name(path.name + ".sha256")
+        if expected is None and recorded.exists():
+            expected = recorded.read_text().strip()
+        if expected is not None and sha256_file(path) != expected:
+            raise WeightsError(
+                f"cached weights {path} do not match their checksum (damaged?); delete the file to download again"
+            )
+        return path
+    try:
+        download(entry.url, path, entry.sha256, progress=progress)
+    except WeightsError as exc:
+        raise WeightsError(
+            f"{exc}. Ways out: pass --weights FILE (e.g. {entry.filename} downloaded elsewhere), place the file at "
+            f"{path}, train your own with `vostool train`, or use --untrained for speed tests"
+        ) from None
+    return path
