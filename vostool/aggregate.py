@@ -90,5 +90,7 @@ def argmax_channels(probs: torch.Tensor) -> torch.Tensor:
 
 def probs_to_labels(probs: torch.Tensor, object_ids: tuple[int, ...] | list[int]) -> torch.Tensor:
     """Argmax over channels, mapped to object ids. probs: (1+K, H, W) -> (H, W) uint8."""
-    lut = torch.tensor([0, *object_ids], dtype=torch.uint8, device=probs.device)
+    # Built on the host and copied without blocking: torch.tensor(..., device="cuda") would wait for the
+    # GPU to finish the frame before the argmax is even queued.
+    lut = torch.tensor([0, *object_ids], dtype=torch.uint8).to(probs.device, non_blocking=True)
     return lut[argmax_channels(probs)]

@@ -14,12 +14,16 @@ from vostool.methods.frtm.problems import BilinearStencil
 from vostool.methods.frtm.target_model import TargetModel
 
 
+def _failure(what: str) -> ModelFailure:
+    return ModelFailure(
+        f"FRTM produced non-finite values in {what}; with random (--untrained) weights this means the "
+        "network diverged, with real weights please report it"
+    )
+
+
 def _check_finite(t: torch.Tensor, what: str) -> torch.Tensor:
     if not bool(torch.isfinite(t).all()):
-        raise ModelFailure(
-            f"FRTM produced non-finite values in {what}; with random (--untrained) weights this means the "
-            "network diverged, with real weights please report it"
-        )
+        raise _failure(what)
     return t
 
 
@@ -31,12 +35,25 @@ class FrameFeatures:
         self.frame = frame  # (3, H, W) float in [0, 1]
         self.image255 = (frame.float() * 255).round().unsqueeze(0)  # the authors' uint8 values
         self._stages: dict[str, torch.Tensor] = {}
+        # Finiteness flags not looked at yet: reading one waits for the device, so the frame's checks are
+        # read together once, at the end of its prediction (one host-device sync instead of three).
+        self._pending: list[tuple[torch.Tensor, str]] = []
 
     def stages(self, upto: str) -> dict[str, torch.Tensor]:
         if upto not in self._stages:
             self._stages = self.network.backbone.run(self.network.normalize(self.image255), upto, self._stages)
-            _check_finite(self._stages[upto], f"backbone stage {upto}")
+            self.defer_check(self._stages[upto], f"backbone stage {upto}")
         return self._stages
+
+    def defer_check(self, t: torch.Tensor, what: str) -> torch.Tensor:
+        self._pending.append((torch.isfinite(t).all(), what))
+        return t
+
+    def check(self) -> None:
+        """Raise ModelFailure for the first deferred check that found non-finite values."""
+        pending, self._pending = self._pending, []
+        if pending and not bool(torch.stack([flag for flag, _ in pending]).all()):
+            raise _failure(next(what for flag, what in pending if not bool(flag)))
 
     def uint8_image(self) -> np.ndarray:
         """(H, W, 3) uint8 RGB on the CPU, for OpenCV."""
@@ -76,6 +93,7 @@ class FRTMSession(PerObjectSession):
         network = self.method.network
         images, labels = self.augmenter(features.uint8_image(), mask.cpu().numpy(), seed=self.options.seed)
         original = features.stages(TARGET_STAGE)[TARGET_STAGE]
+        features.check()
         if len(images) > 1:
             augmented = torch.from_numpy(images[1:]).to(frame.device).permute(0, 3, 1, 2).float()
             stage = network.backbone.run(network.normalize(augmented), TARGET_STAGE)[TARGET_STAGE]
@@ -94,9 +112,13 @@ class FRTMSession(PerObjectSession):
             stages = features.stages(TARGET_STAGE)
             scores = torch.cat([obj.target.score(stages[TARGET_STAGE]) for obj in objects])  # type: ignore[attr-defined]
             up = F.interpolate(scores, size=tuple(frame.shape[-2:]), mode="bilinear", align_corners=False)
-            return _check_finite(up[:, 0].clamp(0, 1), "the target model's score")
+            out = features.defer_check(up[:, 0].clamp(0, 1), "the target model's score")
+            features.check()
+            return out
         stages = features.stages("layer4")
         scores = torch.cat([obj.target.score(stages[TARGET_STAGE]) for obj in objects])  # type: ignore[attr-defined]
         levels = {level: stages[stage] for level, stage in FRTM_TO_TORCHVISION.items()}
         logits = self.method.network.refiner(scores.to(levels["layer4"].dtype), levels, tuple(frame.shape[-2:]))
-        return _check_finite(torch.sigmoid(logits.float())[:, 0], "the segmentation network output")
+        out = features.defer_check(torch.sigmoid(logits.float())[:, 0], "the segmentation network output")
+        features.check()
+        return out
