@@ -1,6 +1,7 @@
 """The one place that turns ``--weights`` into weights and a ready :class:`~vostool.methods.base.Method`.
 
-``--weights`` may be ``demo`` (trained here on synthetic video on first use, then cached),
+``--weights`` may be ``demo`` (the packaged demo weights, or those built by ``vostool weights
+build-demo``),
 ``OTHER:SPEC`` (another method's weights, e.g. ``stm:STM_weights.pth`` for munet), a name from the
 table of named weights (downloaded into the cache), a URL-backed name, or a path. Methods only ever
 see the resulting :class:`~vostool.state_dicts.Checkpoint` (tensors in vostool's names).
@@ -8,7 +9,6 @@ see the resulting :class:`~vostool.state_dicts.Checkpoint` (tensors in vostool's
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -21,27 +21,13 @@ from vostool.options import make_options
 from vostool.registry import get_method_class
 from vostool.weights import (
     NAMED_WEIGHTS,
-    demo_path,
+    demo_file,
     fetch_named,
     is_vostool_checkpoint,
     named_for_method,
     read_checkpoint,
     sha256_file,
 )
-
-# Demo weights are trained by the training layer, which sits above this module (it loads its `init`
-# weights through here). Like the registry's "module:Class" targets, the trainer is named, not imported,
-# so that the layers keep one direction; it runs only when `--weights demo` is not cached yet.
-DEMO_TRAINER = "vostool.training.demo:demo_weights"
-
-
-def _demo_weights(method: str) -> Path:
-    path = demo_path(method)
-    if path.is_file():
-        return path
-    module, _, name = DEMO_TRAINER.partition(":")
-    return getattr(importlib.import_module(module), name)(method)
-
 
 def resolve_weights(method: str, spec: str | os.PathLike | None, default: str | None) -> tuple[Path, str]:
     """Turn ``--weights`` (a path, a name, or None for the default) into a local file and a label."""
@@ -55,8 +41,8 @@ def resolve_weights(method: str, spec: str | os.PathLike | None, default: str | 
     path = Path(text).expanduser()
     if path.is_file():
         return path, str(path)
-    if text == "demo":  # trained here on synthetic video on first use, then cached (vostool.training.demo)
-        return _demo_weights(method), "demo"
+    if text == "demo":  # packaged, or built by `vostool weights build-demo` (never trained here)
+        return demo_file(method), "demo"
     if path.is_dir():
         raise WeightsError(f"--weights {text} is a folder; give a checkpoint file")
     if text in NAMED_WEIGHTS:

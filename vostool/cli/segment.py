@@ -24,7 +24,7 @@ def segment(
                                        "default: the method's (480; flowvos 240, as its authors)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16 (autocast where safe)."),
-    weights: Optional[str] = typer.Option(None, "--weights", "-w", help="Checkpoint file (vostool or the authors'), named weights (`vostool weights list`), or demo: trained here on synthetic video on first use (tvos, frtm)."),
+    weights: Optional[str] = typer.Option(None, "--weights", "-w", help="Checkpoint file (vostool or the authors'), named weights (`vostool weights list`), demo (tvos: packaged; others: built with `vostool weights build-demo`)."),
     untrained: bool = typer.Option(False, "--untrained", help="Random weights: meaningless masks, for speed and smoke tests."),
     set_: List[str] = typer.Option([], "--set", help="Method option key=value (repeatable); see `vostool methods`."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),

@@ -1,4 +1,4 @@
-"""``vostool weights {list,download,convert}``."""
+"""``vostool weights {list,download,convert,inspect,build-demo}``."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def weights_list() -> None:
         from vostool.weights import cache_dir
 
         table = Table(title=f"named weights (cache: {cache_dir()})")
-        for column in ("name", "method", "cached", "description"):
+        for column in ("name", "method", "where", "description"):
             table.add_column(column)
         for row in weights_rows():
             table.add_row(*row)
@@ -68,3 +68,21 @@ def weights_inspect(file: Path = typer.Argument(..., help="A checkpoint file (th
             _stdout().print(line, markup=False)
     if not report.loadable:
         raise typer.Exit(1)
+
+
+@weights_app.command("build-demo")
+def weights_build_demo(
+    method: str = typer.Argument("tvos", help="Method whose demo recipe to train (see `vostool weights list`)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Checkpoint to write (default: the cache entry of --weights demo)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Build again over an existing file."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train a method's demo weights on synthetic video (a fixed number of steps), check, write float16."""
+    with _errors():
+        from vostool.cli.progress import RichTrainProgress
+        from vostool.training.demo import build_demo
+
+        built = build_demo(method, out, overwrite=overwrite, progress=None if quiet else RichTrainProgress())
+        _stdout().print(f"wrote {built.path} ({built.steps} steps, sha256 {built.sha256}): J&F {built.score['J&F']:.1f} "
+                        f"on held-out synthetic video against {built.copy['J&F']:.1f} for copying the first mask",
+                        markup=False)

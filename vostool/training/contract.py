@@ -84,6 +84,7 @@ def training_hooks(module: Any) -> TrainingHooks:
 class DemoRecipe:
     data: str  # a synthetic source spec
     settings: dict[str, str] = field(default_factory=dict)  # --set values (recipe fields and options)
-    steps: int = 100
-    max_minutes: float = 5.0  # hard cap: a slow machine gets fewer steps rather than a longer wait
+    steps: int = 100  # the budget: a number of steps, so that every machine builds the same weights
     seed: int = 0
+    val: str = "synthetic:videos=10,seed=1"  # held-out videos the weights must score on above copying
+    val_size: tuple[int, int] = (240, 432)

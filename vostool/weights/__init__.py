@@ -14,8 +14,18 @@ from vostool.weights.checkpoint import (
     save_checkpoint,
 )
 from vostool.weights.download import download, fetch_named, sha256_file
-from vostool.weights.table import NAMED_WEIGHTS, NamedWeights, cache_dir, cached_path, demo_path, named_for_method
+from vostool.weights.demo import demo_file, packaged_demo
+from vostool.weights.table import (
+    NAMED_WEIGHTS,
+    PACKAGED_DEMO,
+    NamedWeights,
+    PackagedWeights,
+    cache_dir,
+    cached_path,
+    demo_path,
+    named_for_method,
+)
 
 __all__ = ["CHECKPOINT_FORMAT", "NAMED_WEIGHTS", "NamedWeights", "cache_dir", "cached_path", "check_state", "download",
-           "demo_path", "fetch_named", "is_vostool_checkpoint", "load_state_strict", "named_for_method", "read_checkpoint",
+           "demo_file", "demo_path", "fetch_named", "is_vostool_checkpoint", "load_state_strict", "named_for_method", "packaged_demo", "PACKAGED_DEMO", "PackagedWeights", "read_checkpoint",
            "save_checkpoint", "sha256_file"]

@@ -67,5 +67,31 @@ def cached_path(entry: NamedWeights) -> Path:
 
 
 def demo_path(method: str) -> Path:
-    """Where ``--weights demo`` of ``method`` is cached once trained (vostool.training.demo)."""
+    """Where ``vostool weights build-demo METHOD`` writes its demo weights by default."""
     return cache_dir() / method / "demo.pt"
+
+
+@dataclass(frozen=True)
+class PackagedWeights:
+    """Weights shipped inside the package (``vostool/weights/packaged/``), pinned by their sha256."""
+
+    method: str
+    filename: str
+    sha256: str
+    description: str
+
+
+# `--weights demo` of the methods that ship demo weights. The file is written by
+# `vostool weights build-demo tvos --out vostool/weights/packaged/tvos_demo.pt` (docs/benchmarks.md,
+# "Demo weights"); its hash is checked at every load.
+PACKAGED_DEMO: dict[str, PackagedWeights] = {
+    "tvos": PackagedWeights(
+        "tvos", "tvos_demo.pt", "SHA256_TO_FILL",
+        "TVOS ResNet-18 trained from random weights on synthetic video (1000 steps), float16; for the "
+        "bundled example and synthetic-looking video, not for real footage",
+    ),
+}
+
+
+def packaged_path(entry: PackagedWeights) -> Path:
+    return Path(__file__).resolve().parent / "packaged" / entry.filename

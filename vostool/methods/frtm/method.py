@@ -55,7 +55,7 @@ class FRTM(Method):
     name = "frtm"
     Options = FRTMOptions
     Recipe = FRTMRecipe
-    # --weights demo: a small model trained here on synthetic video on first use (vostool.training.demo).
+    # `vostool weights build-demo frtm` (vostool.training.demo) trains this recipe.
     demo_training = FRTM_DEMO
     completed_prefixes = ("backbone.",)
 

@@ -74,9 +74,10 @@ class FRTMRecipe(Recipe):
         })
 
 
-# --weights demo: a small model trained here on synthetic video on first use (vostool.training.demo).
+# `vostool weights build-demo frtm` (vostool.training.demo): a small model trained on synthetic video;
+# held-out, scored with FRTM's defaults (see docs/benchmarks.md for how often it beats copying).
 FRTM_DEMO = DemoRecipe(
     data="synthetic:videos=40,frames=12",
     settings={"backbone": "resnet18", "size": "240,320", "batch_size": "2", "tm_num_aug": "5", "workers": "1"},
-    steps=250, max_minutes=5.0,
+    steps=250,
 )

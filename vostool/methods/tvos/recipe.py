@@ -62,9 +62,10 @@ class TVOSRecipe(Recipe):
             raise OptionError("--set loss_temperature: must be > 0")
 
 
-# --weights demo: a small model trained here on synthetic video on first use (vostool.training.demo).
+# --weights demo: the packaged demo weights were built with this recipe (`vostool weights build-demo tvos`,
+# vostool.training.demo); the learning proof's setting with a step budget.
 TVOS_DEMO = DemoRecipe(
     data="synthetic:videos=40,frames=16",
     settings={"backbone": "resnet18", "crop": "128,128", "batch_size": "2", "workers": "1"},
-    steps=1000, max_minutes=5.0,
+    steps=1000,
 )
