@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -32,19 +31,11 @@ import time
 from pathlib import Path
 
 import torch
+from bench_stm import resident_mb  # this folder is on sys.path when the script runs
 from torch import nn
 
 LOOP = 24
 METHODS = ("rgmp", "frtm", "tvos", "stm", "flowvos", "munet")
-
-
-def resident_mb() -> float:
-    """Current resident memory of this process (MB), from /proc (Linux)."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except OSError:
-        return float("nan")
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def held_bytes(obj, seen_objects: set[int] | None = None, seen_storages: set[int] | None = None) -> int:
@@ -136,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     checkpoints = sorted(set(args.frames))
     if min(checkpoints) < 2:
         parser.error("--frames: every checkpoint must be at least 2")
+    if args.json and not args.json.parent.is_dir():
+        parser.error(f"--json: folder {args.json.parent} does not exist")
     if args.child:
         print(json.dumps(run_one(args.child, checkpoints, args)))
         return 0
