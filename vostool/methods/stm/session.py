@@ -13,12 +13,16 @@ like frame 0); on that frame their pixels are exactly their mask (see PerObjectS
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from vostool.errors import ModelFailure
 from vostool.methods.base import PerObjectSession, SingleObjectSession
 from vostool.methods.stm.memory import MemoryBank
 from vostool.methods.stm.network import QueryFeatures, crop_padding, pad_to_multiple
+
+log = logging.getLogger("vostool")
 
 
 class FrameState:
@@ -68,6 +72,8 @@ class STMSession(PerObjectSession):
         self.groups: dict[int, list] = {}
         self._current: FrameState | None = None
         self._prev: tuple[FrameState, torch.Tensor] | None = None  # previous frame, its output (1+K, H, W)
+        self._given: set[int] = set()  # frames whose masks were given: permanent in every group's memory
+        self._cap_noted = False
 
     # -- per frame ---------------------------------------------------------------------------------
     def step(self, frame: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -84,14 +90,32 @@ class STMSession(PerObjectSession):
         self._current = FrameState(self, frame, self.frame_index)
         return self._current
 
+    def mark_given(self, frame_index: int | None = None) -> None:
+        """Keep ``frame_index`` (default: the frame of the last step) permanently in every group's memory.
+
+        For a frame whose masks the user gave or corrected: it is memorised (after its step) with the
+        output of that step and never dropped by ``max_memory_frames``. A group's first frame is
+        permanent without this call.
+        """
+        self._given.add(self.frame_index if frame_index is None else frame_index)
+
     def _memorize(self, prev: FrameState, probs: torch.Tensor) -> None:
         """Memorise the previous frame for every object with its soft estimate (batched)."""
         fg, _ = pad_to_multiple(probs[1:], self.pad)
         keys, values = self.network.memorize(prev.norm, fg)
         start = 0
+        permanent = prev.index in self._given
         for bank, count in self.groups.values():
-            bank.add(prev.index, keys[start:start + count], values[start:start + count])
+            bank.add(prev.index, keys[start:start + count], values[start:start + count], permanent=permanent)
             start += count
+        self._given.discard(prev.index)
+        if not self._cap_noted and any(bank.dropped for bank, _ in self.groups.values()):
+            self._cap_noted = True
+            log.warning(
+                f"{self.method.name}: the memory reached max_memory_frames={self.options.max_memory_frames} at frame "
+                f"{prev.index}; from here on it keeps the given frames and the most recent ones (memory_policy="
+                f"{self.options.memory_policy}; --set max_memory_frames=none keeps every frame, as the authors)"
+            )
 
     def query_embedding_input(self, frame: FrameState) -> torch.Tensor:
         """The feature the query key and value are embedded from: Encoder_Q's r4. (MUNet puts its
