@@ -3,7 +3,7 @@
 For each frame the engine resizes to the processing size (short side ``size``, by default the
 method's: 480, FlowVOS 240), calls ``session.step``, resizes the probabilities back bilinearly, takes
 the argmax as labels (object ids as the user gave them) and hands them to the writers. Objects
-introduced on a frame keep exactly their given mask at the original resolution. Decoding and writing
+introduced or corrected on a frame keep exactly their given mask at the original resolution. Decoding and writing
 run on background threads.
 """
 
@@ -107,6 +107,7 @@ def segment_video(
     progress: ProgressReporter | bool = True,
     fps: float | None = None,
     max_frames: int | None = None,
+    corrections: bool = True,
 ) -> SegmentResult:
     """Segment ``video`` (a file PyAV decodes, or a folder of frames) from its masks.
 
@@ -114,7 +115,8 @@ def segment_video(
     processed. PNGs go to ``out_dir`` (named like the input frames), the overlay to ``overlay``, and a
     description of the run to ``out_dir/vostool-run.json``. ``size`` is the processing short side
     (0 = native); None takes the method's default (``Method.default_size``: 480, FlowVOS 240).
-    ``max_frames`` stops after that many frames.
+    ``max_frames`` stops after that many frames. With ``corrections`` (default) a later mask that gives
+    an object already tracked corrects it; without, later masks only introduce objects.
     """
     started = time.perf_counter()
     started_at = datetime.datetime.now(datetime.timezone.utc)
@@ -125,7 +127,7 @@ def segment_video(
     if size is None:
         size = (type(method) if isinstance(method, Method) else get_method_class(method)).default_size
     proc = processing_size(info.height, info.width, size)
-    schedule, palette, warnings = prepare_masks(info, mask, masks_dir, proc)
+    schedule, palette, warnings = prepare_masks(info, mask, masks_dir, proc, corrections)
     mask_files = [str(m.path) for m in schedule.values()]
     check_outputs(out_path, overlay_path, overwrite)
     torch_device = resolve_device(device)
@@ -190,8 +192,8 @@ def segment_video(
                 labels = probs_to_labels(probs, session.object_ids)
                 if given is not None:
                     exact = torch.from_numpy(given.labels).to(labels.device)
-                    new = torch.tensor(given.new_ids, dtype=labels.dtype, device=labels.device)
-                    labels = torch.where(torch.isin(labels, new), torch.zeros_like(labels), labels)
+                    ids = torch.tensor(given.ids, dtype=labels.dtype, device=labels.device)  # new and corrected
+                    labels = torch.where(torch.isin(labels, ids), torch.zeros_like(labels), labels)
                     labels = torch.where(exact > 0, exact, labels)
                 labels_np = labels.cpu().numpy()
                 elapsed = timer.seconds()  # after the copy to the host, which waits for the device

@@ -60,6 +60,8 @@ class MemoryBank:
     after it, and the previous frame, which is read once and kept only if scheduled. With
     ``max_frames`` the read set never exceeds that many frames: the first frame and the previous one
     always stay, the oldest others are dropped. ``max_frames=None`` is the authors' unlimited memory.
+    Frames added with ``permanent=True`` (corrected frames, as XMem++'s permanent memory) are always
+    kept and never dropped; they come on top of ``max_frames``.
 
     Without a cap frames are appended in time order, as the authors concatenate them; with a cap a
     dropped frame's slot is reused (the read is invariant to the order of memory positions).
@@ -72,6 +74,7 @@ class MemoryBank:
         self.every = every
         self.max_frames = max_frames
         self.slots: list[int] = []  # frame index held in each stored slot
+        self.permanent: set[int] = set()  # frames added with permanent=True
         self.read_frames: list[int] = []  # frames of the last read set, in slot order
         self._keys: torch.Tensor | None = None  # (n, capacity, HW, Ck)
         self._values: torch.Tensor | None = None
@@ -80,12 +83,17 @@ class MemoryBank:
     def scheduled(self, frame_index: int) -> bool:
         return frame_index == self.first_frame or (frame_index > self.first_frame and frame_index % self.every == 0)
 
+    @property
+    def _cap(self) -> int | None:
+        """Frames the read set may hold: ``max_frames`` plus the permanent frames (None: unlimited)."""
+        return None if self.max_frames is None else self.max_frames + len(self.permanent)
+
     def _ensure_capacity(self, slots: int, keys: torch.Tensor, values: torch.Tensor) -> None:
         if self._keys is not None and self._keys.shape[1] >= slots:
             return
         capacity = max(slots, 8 if self._keys is None else 2 * self._keys.shape[1])
-        if self.max_frames is not None:
-            capacity = min(capacity, self.max_frames)
+        if self._cap is not None:
+            capacity = min(capacity, self._cap)
         n, hw = keys.shape[:2]
         new_keys = keys.new_empty((n, capacity, hw, keys.shape[-1]))
         new_values = values.new_empty((n, capacity, hw, values.shape[-1]))
@@ -97,18 +105,23 @@ class MemoryBank:
 
     def _drop_oldest(self) -> int:
         """Free the slot of the oldest frame other than the first; returns the freed slot."""
-        candidates = [(frame, slot) for slot, frame in enumerate(self.slots) if frame != self.first_frame]
+        candidates = [(frame, slot) for slot, frame in enumerate(self.slots)
+                      if frame != self.first_frame and frame not in self.permanent]
         return min(candidates)[1]
 
-    def add(self, frame_index: int, keys: torch.Tensor, values: torch.Tensor) -> None:
+    def add(self, frame_index: int, keys: torch.Tensor, values: torch.Tensor, permanent: bool = False) -> None:
         """Memorise ``frame_index`` (keys (n, HW, Ck), values (n, HW, Cv)) as the newest frame.
 
-        It joins the read set until the next ``add``; it stays afterwards only if scheduled.
+        It joins the read set until the next ``add``; it stays afterwards only if scheduled or
+        ``permanent`` (then it is never dropped).
         """
-        keep = self.scheduled(frame_index)
+        if permanent:
+            self.permanent.add(frame_index)
+        keep = permanent or self.scheduled(frame_index)
         stored = len(self.slots)
         slot = stored
-        if self.max_frames is not None and stored + 1 > self.max_frames:
+        cap = self._cap
+        if cap is not None and stored + 1 > cap:
             slot = self._drop_oldest()
             if not keep:  # close the gap: the last stored slot moves into the freed one
                 last = stored - 1
