@@ -4,7 +4,7 @@ For each frame the engine resizes to the processing size (short side ``size``, b
 method's: 480, FlowVOS 240) by the method's resize rules (vostool.resize_rules), calls
 ``session.step``, resizes the probabilities back by the same rules, takes
 the argmax as labels (object ids as the user gave them) and hands them to the writers. Objects
-introduced on a frame keep exactly their given mask at the original resolution. Decoding and writing
+introduced or corrected on a frame keep exactly their given mask at the original resolution. Decoding and writing
 run on background threads.
 """
 
@@ -111,6 +111,7 @@ def segment_video(
     fps: float | None = None,
     max_frames: int | None = None,
     exports: ExportOptions | None = None,
+    corrections: bool = True,
 ) -> SegmentResult:
     """Segment ``video`` (a file PyAV decodes, or a folder of frames) from its masks.
 
@@ -120,6 +121,8 @@ def segment_video(
     (0 = native); None takes the method's default (``Method.default_size``: 480, FlowVOS 240).
     ``max_frames`` stops after that many frames. ``exports`` adds the optional outputs (soft maps,
     per-object masks, matte videos, COCO RLE JSON; see :class:`vostool.io.exports.ExportOptions`).
+    With ``corrections`` (default) a later mask that gives an object already tracked corrects it;
+    without, later masks only introduce objects.
     """
     started = time.perf_counter()
     started_at = datetime.datetime.now(datetime.timezone.utc)
@@ -133,7 +136,8 @@ def segment_video(
     # The method's resize rules (frames, given masks, probabilities back): vostool.resize_rules.
     rules = rules_for(method.options if isinstance(method, Method)
                       else make_options(get_method_class(method).Options, options or {}))
-    schedule, palette, warnings = prepare_masks(info, mask, masks_dir, proc, rules.mask)
+    schedule, palette, warnings = prepare_masks(info, mask, masks_dir, proc, resize=rules.mask,
+                                                corrections=corrections)
     mask_files = [str(m.path) for m in schedule.values()]
     # --- issue 19 outputs: check (begin) ---
     exports = exports if exports is not None and exports.any() else None
@@ -205,8 +209,8 @@ def segment_video(
                 labels = probs_to_labels(probs, session.object_ids)
                 if given is not None:
                     exact = torch.from_numpy(given.labels).to(labels.device)
-                    new = torch.tensor(given.new_ids, dtype=labels.dtype, device=labels.device)
-                    labels = torch.where(torch.isin(labels, new), torch.zeros_like(labels), labels)
+                    ids = torch.tensor(given.ids, dtype=labels.dtype, device=labels.device)  # new and corrected
+                    labels = torch.where(torch.isin(labels, ids), torch.zeros_like(labels), labels)
                     labels = torch.where(exact > 0, exact, labels)
                 labels_np = labels.cpu().numpy()
                 elapsed = timer.seconds()  # after the copy to the host, which waits for the device

@@ -133,6 +133,7 @@ def segment_ytvos(sequences: list[VideoSequence], annotations: Path, out: Path, 
             sequence.frames[0].parent, masks_dir=annotations / sequence.name, method=model, out_dir=target,
             size=engine.size, device=engine.device, precision=engine.precision, overwrite=True,
             progress=progress_factory() if progress_factory else False,
+            corrections=False,  # the protocol gives each object once, on its first frame
         )
         required = set(sequence.required_frames)
         for png in target.glob("*.png"):

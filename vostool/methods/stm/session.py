@@ -9,6 +9,11 @@ stay in a preallocated bank instead of being re-concatenated every step.
 
 Objects given on a later frame form a group with its own memory bank, starting at that frame (kept
 like frame 0); on that frame their pixels are exactly their mask (see PerObjectSession).
+
+A correction (a tracked object given again on frame k) re-anchors like XMem++'s permanent memory:
+frame k, with the output there (exactly the given mask for corrected objects), is memorised as a
+frame that is always kept in the bank of every group with a corrected object, and it is the
+"previous frame" that frame k+1 reads from (FlowVOS warps it; MUNet's motion module compares it).
 """
 
 from __future__ import annotations
@@ -72,7 +77,8 @@ class STMSession(PerObjectSession):
         self.groups: dict[int, list] = {}
         self._current: FrameState | None = None
         self._prev: tuple[FrameState, torch.Tensor] | None = None  # previous frame, its output (1+K, H, W)
-        self._given: set[int] = set()  # frames whose masks were given: permanent in every group's memory
+        self._given: set[int] = set()  # frames marked with mark_given: permanent in every group's memory
+        self._anchors: dict[int, set[int]] = {}  # corrected frame -> first frames of the groups to keep it in
         self._cap_noted = False
 
     # -- per frame ---------------------------------------------------------------------------------
@@ -104,9 +110,11 @@ class STMSession(PerObjectSession):
         fg, _ = pad_to_multiple(probs[1:], self.pad)
         keys, values = self.network.memorize(prev.norm, fg)
         start = 0
-        permanent = prev.index in self._given
-        for bank, count in self.groups.values():
-            bank.add(prev.index, keys[start:start + count], values[start:start + count], permanent=permanent)
+        anchored = self._anchors.pop(prev.index, set())
+        everywhere = prev.index in self._given
+        for first, (bank, count) in self.groups.items():
+            bank.add(prev.index, keys[start:start + count], values[start:start + count],
+                     permanent=everywhere or first in anchored)
             start += count
         self._given.discard(prev.index)
         if not self._cap_noted and any(bank.dropped for bank, _ in self.groups.values()):
@@ -139,6 +147,17 @@ class STMSession(PerObjectSession):
         )
         group[1] += 1
         return STMObject(self, len(self.objects))
+
+    def reanchor_object(self, object_id: int, frame: torch.Tensor, features: FrameState, mask: torch.Tensor) -> None:
+        """A correction: frame ``features.index`` goes into the object's group memory for good (memorised
+        with the frame's output when the next frame arrives, see :meth:`_memorize`)."""
+        row = self.object_ids.index(object_id)
+        start = 0
+        for first, (_, count) in self.groups.items():
+            if start <= row < start + count:
+                self._anchors.setdefault(features.index, set()).add(first)
+                return
+            start += count
 
     def predict(self, frame: torch.Tensor, features: FrameState, objects: list[SingleObjectSession]) -> torch.Tensor:
         query = self.query(features)
