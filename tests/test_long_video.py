@@ -31,9 +31,8 @@ def _long_video(frames: int):
 def _run(session, frames, first_mask, given=(), every_step=None):
     with torch.inference_mode():
         for t, frame in enumerate(frames):
-            session.step(frame, first_mask if t == 0 else None)
-            if t in given:
-                session.mark_given()  # as the lead's correction path will: the frame's masks were given
+            # Frames in ``given`` get a correction (the known objects' masks again): kept for good.
+            session.step(frame, first_mask if t == 0 or t in given else None)
             if every_step is not None:
                 every_step(t, session)
 

@@ -77,7 +77,6 @@ class STMSession(PerObjectSession):
         self.groups: dict[int, list] = {}
         self._current: FrameState | None = None
         self._prev: tuple[FrameState, torch.Tensor] | None = None  # previous frame, its output (1+K, H, W)
-        self._given: set[int] = set()  # frames marked with mark_given: permanent in every group's memory
         self._anchors: dict[int, set[int]] = {}  # corrected frame -> first frames of the groups to keep it in
         self._cap_noted = False
 
@@ -96,27 +95,15 @@ class STMSession(PerObjectSession):
         self._current = FrameState(self, frame, self.frame_index)
         return self._current
 
-    def mark_given(self, frame_index: int | None = None) -> None:
-        """Keep ``frame_index`` (default: the frame of the last step) permanently in every group's memory.
-
-        For a frame whose masks the user gave or corrected: it is memorised (after its step) with the
-        output of that step and never dropped by ``max_memory_frames``. A group's first frame is
-        permanent without this call.
-        """
-        self._given.add(self.frame_index if frame_index is None else frame_index)
-
     def _memorize(self, prev: FrameState, probs: torch.Tensor) -> None:
         """Memorise the previous frame for every object with its soft estimate (batched)."""
         fg, _ = pad_to_multiple(probs[1:], self.pad)
         keys, values = self.network.memorize(prev.norm, fg)
         start = 0
         anchored = self._anchors.pop(prev.index, set())
-        everywhere = prev.index in self._given
         for first, (bank, count) in self.groups.items():
-            bank.add(prev.index, keys[start:start + count], values[start:start + count],
-                     permanent=everywhere or first in anchored)
+            bank.add(prev.index, keys[start:start + count], values[start:start + count], permanent=first in anchored)
             start += count
-        self._given.discard(prev.index)
         if not self._cap_noted and any(bank.dropped for bank, _ in self.groups.values()):
             self._cap_noted = True
             log.warning(
