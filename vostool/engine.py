@@ -111,6 +111,7 @@ def segment_video(
     fps: float | None = None,
     max_frames: int | None = None,
     exports: ExportOptions | None = None,
+    start_frame: int = 0,
 ) -> SegmentResult:
     """Segment ``video`` (a file PyAV decodes, or a folder of frames) from its masks.
 
@@ -120,6 +121,8 @@ def segment_video(
     (0 = native); None takes the method's default (``Method.default_size``: 480, FlowVOS 240).
     ``max_frames`` stops after that many frames. ``exports`` adds the optional outputs (soft maps,
     per-object masks, matte videos, COCO RLE JSON; see :class:`vostool.io.exports.ExportOptions`).
+    ``start_frame``: the session starts on that frame (which needs a mask); earlier frames are decoded
+    and passed over, and their outputs are left as they are (``--from-frame``, vostool.from_frame).
     """
     started = time.perf_counter()
     started_at = datetime.datetime.now(datetime.timezone.utc)
@@ -190,6 +193,8 @@ def segment_video(
             for frame in iter_frames(info):
                 if max_frames is not None and frames >= max_frames:
                     break
+                if frame.index < start_frame:  # --from-frame: earlier outputs are kept (vostool.from_frame)
+                    continue
                 image = torch.from_numpy(frame.image).to(torch_device, non_blocking=True)
                 x = image.permute(2, 0, 1).float().div_(255)
                 if resize:
@@ -287,7 +292,7 @@ def segment_video(
         }
         if out_path is not None and out_path.is_dir():
             atomic_save(out_path / RUN_FILE, lambda tmp: tmp.write_text(json.dumps(run, indent=2) + "\n"))
-    if out_path is not None and overwrite and png_writer is not None:
+    if out_path is not None and overwrite and png_writer is not None and not start_frame:
         remove_stale(out_path, set(png_writer.written))
     return SegmentResult(frames, tuple(session.object_ids), out_path, overlay_path, proc, total, loop_seconds,
                          model_seconds, first_frame_seconds, warnings, run, frame_model_seconds, frame_done_seconds)
