@@ -22,7 +22,7 @@ class ProcessFailed(VostoolError):
 
 
 def segment_shared(items: Sequence[T], segment: Callable[[list[T]], list[dict]]) -> list[dict]:
-    """``segment`` this process's share of ``items``; every process's runs, in rank order, on every process."""
+    """``segment`` this process's share of ``items`` (one run each); all processes' runs, in the order of ``items``."""
     procs = current()
     if not procs.distributed:
         return segment(list(items))
@@ -39,4 +39,7 @@ def segment_shared(items: Sequence[T], segment: Callable[[list[T]], list[dict]])
     for rank, (_, message) in enumerate(parts):
         if message is not None:
             raise ProcessFailed(f"process {rank} failed: {message}")
-    return [run for part, _ in parts for run in part]
+    # back in the order of ``items``: rank r's k-th run is item r + k * world (Processes.share)
+    ordered: list[tuple[int, dict]] = [(rank + k * procs.world, run) for rank, (part, _) in enumerate(parts)
+                                       for k, run in enumerate(part)]
+    return [run for _, run in sorted(ordered, key=lambda pair: pair[0])]
