@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +36,6 @@ from vostool.io.masks import atomic_save, fit_to_frame, read_label_image, write_
 from vostool.io.video import VideoInfo, iter_frames, probe
 from vostool.io.writers import OverlayVideoWriter, overlay_format
 from vostool.jobs import RUN_FILE, read_run
-from vostool.progress import ProgressReporter
 
 
 def seed_mask(previous: np.ndarray, correction: np.ndarray) -> np.ndarray:
@@ -122,19 +121,13 @@ def segment_from_frame(
     mask: str | Path | None = None,
     masks_dir: str | Path | None = None,
     overlay: str | Path | None = None,
-    method: Any = "frtm",
-    size: int | None = None,
-    device: str = "auto",
-    precision: str = "fp32",
-    weights: str | None = None,
-    untrained: bool = False,
-    options: Mapping[str, Any] | None = None,
-    progress: ProgressReporter | bool = True,
     fps: float | None = None,
+    **engine: Any,
 ):
     """Re-segment ``video`` from frame ``from_frame`` on (0-based) into ``out_dir``, keeping earlier PNGs.
 
-    Returns the engine's :class:`~vostool.engine.SegmentResult` of the frames from ``from_frame`` on.
+    ``engine``: the other options of :func:`vostool.engine.segment_video` (method, weights, untrained,
+    options, size, device, precision, progress). Returns the engine's :class:`~vostool.engine.SegmentResult` of the frames from ``from_frame`` on.
     """
     from vostool.engine import segment_video
 
@@ -165,9 +158,8 @@ def segment_from_frame(
             write_label_png(Path(tmp) / f"{info.frame_name(from_frame)}.png", seed, base.palette)
             for _, path in later:
                 (Path(tmp) / path.name).symlink_to(path.absolute())
-            result = segment_video(video, masks_dir=tmp, method=method, out_dir=out, size=size, device=device,
-                                   precision=precision, weights=weights, untrained=untrained, options=options,
-                                   overwrite=True, progress=progress, fps=fps, start_frame=from_frame)
+            result = segment_video(video, masks_dir=tmp, out_dir=out, overwrite=True, fps=fps, start_frame=from_frame,
+                                   **engine)
     finally:  # also after a failure or Ctrl-C: the record says what this run was, not the temporary seed
         run = _amend_record(out, record, [correction_path] + [p for _, p in later], warning, previous_run)
     result.run = run
