@@ -112,6 +112,7 @@ def segment_video(
     max_frames: int | None = None,
     exports: ExportOptions | None = None,
     corrections: bool = True,
+    start_frame: int = 0,
 ) -> SegmentResult:
     """Segment ``video`` (a file PyAV decodes, or a folder of frames) from its masks.
 
@@ -123,6 +124,8 @@ def segment_video(
     per-object masks, matte videos, COCO RLE JSON; see :class:`vostool.io.exports.ExportOptions`).
     With ``corrections`` (default) a later mask that gives an object already tracked corrects it;
     without, later masks only introduce objects.
+    ``start_frame``: the session starts on that frame (which needs a mask); earlier frames are decoded
+    and passed over, and their outputs are left as they are (``--from-frame``, vostool.from_frame).
     """
     started = time.perf_counter()
     started_at = datetime.datetime.now(datetime.timezone.utc)
@@ -194,6 +197,8 @@ def segment_video(
             for frame in iter_frames(info):
                 if max_frames is not None and frames >= max_frames:
                     break
+                if frame.index < start_frame:  # --from-frame: earlier outputs are kept (vostool.from_frame)
+                    continue
                 image = torch.from_numpy(frame.image).to(torch_device, non_blocking=True)
                 x = image.permute(2, 0, 1).float().div_(255)
                 if resize:
@@ -291,7 +296,7 @@ def segment_video(
         }
         if out_path is not None and out_path.is_dir():
             atomic_save(out_path / RUN_FILE, lambda tmp: tmp.write_text(json.dumps(run, indent=2) + "\n"))
-    if out_path is not None and overwrite and png_writer is not None:
+    if out_path is not None and overwrite and png_writer is not None and not start_frame:
         remove_stale(out_path, set(png_writer.written))
     return SegmentResult(frames, tuple(session.object_ids), out_path, overlay_path, proc, total, loop_seconds,
                          model_seconds, first_frame_seconds, warnings, run, frame_model_seconds, frame_done_seconds)

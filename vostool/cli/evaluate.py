@@ -51,5 +51,5 @@ def evaluate(
             overwrite=overwrite, progress=None if quiet else RichProgress(),
             engine_progress=None if quiet else RichProgress,
         )
-        if not quiet:
+        if not quiet and outcome.main:  # under torchrun, rank 0 reports
             print_outcome(_stdout(), outcome)

@@ -6,14 +6,17 @@ files, output folders, the zip path), so a bad input costs one line and no time.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vostool.distributed import Processes, joined, launched
 from vostool.errors import OptionError, OutputError
 from vostool.evaluation.protocol import NO_GROUND_TRUTH, Protocol, build_jobs, dataset_sequences
 from vostool.evaluation.report import build_report, check_report_dir, default_report_dir
 from vostool.evaluation.runner import Progress, score_sequences
+from vostool.evaluation.shard import current, segment_shared
 from vostool.evaluation.segment import (
     EngineSettings,
     check_output_dir,
@@ -36,6 +39,7 @@ class Outcome:
     report: Path | None = None
     zip: Path | None = None
     runs: list[dict] = field(default_factory=list)
+    main: bool = True  # False on torchrun's other processes: rank 0 zipped and scored
 
 
 def evaluate_results(
@@ -127,7 +131,10 @@ def evaluate_davis(
     if engine is not None:
         if scoring:
             build_jobs(root, protocol, results_dir, check_results=False)  # the ground truth, before segmenting
-        runs = segment_davis(sequences, results_dir, engine, protocol.merge_objects, engine_progress)
+        runs = segment_shared(sequences, lambda part: segment_davis(part, results_dir, engine, protocol.merge_objects,
+                                                                    engine_progress))
+        if not current().main:  # torchrun: rank 0 zips and scores once every process has written its share
+            return Outcome(None, results_dir, runs=runs, main=False)
     if zip_file is not None:
         write_zip(zip_file, davis_zip_entries(results_dir, sequences), overwrite)
     evaluation = None
@@ -171,7 +178,9 @@ def evaluate_ytvos(
     runs: list[dict] = []
     if engine is not None:
         check_ytvos(sequences, annotations)
-        runs = segment_ytvos(sequences, annotations, folder, engine, engine_progress)
+        runs = segment_shared(sequences, lambda part: segment_ytvos(part, annotations, folder, engine, engine_progress))
+        if not current().main:
+            return Outcome(None, folder, runs=runs, main=False)
     write_zip(zip_file, ytvos_zip_entries(folder, sequences), overwrite)
     return Outcome(None, folder, None, zip_file, runs)
 
@@ -212,11 +221,16 @@ def evaluate_dataset(
     engine = None
     if method is not None:
         engine = EngineSettings(method, weights, untrained, dict(options or {}), size, device, precision)
-    if dataset == "ytvos":
-        return evaluate_ytvos(root, split or "valid", results=results, engine=engine, out=out, zip_path=zip_path,
-                              all_frames=all_frames, overwrite=overwrite, engine_progress=engine_progress)
-    default_split = None if dataset == "folder" else "val"
-    protocol = Protocol(dataset, split or default_split, task, resolution)
-    return evaluate_davis(root, protocol, results=results, engine=engine, out=out, report=report, zip_path=zip_path,
-                          overwrite=overwrite, workers=workers, plots=plots, progress=progress,
-                          engine_progress=engine_progress)
+    # torchrun: every process joins the group and segments its share on its device (vostool.evaluation.shard)
+    with joined(device) if engine is not None and launched() else contextlib.nullcontext((Processes(), None)) as (procs, dev):
+        if procs.distributed:
+            engine.device = str(dev)
+            progress, engine_progress = (progress, engine_progress) if procs.main else (None, None)
+        if dataset == "ytvos":
+            return evaluate_ytvos(root, split or "valid", results=results, engine=engine, out=out, zip_path=zip_path,
+                                  all_frames=all_frames, overwrite=overwrite, engine_progress=engine_progress)
+        default_split = None if dataset == "folder" else "val"
+        protocol = Protocol(dataset, split or default_split, task, resolution)
+        return evaluate_davis(root, protocol, results=results, engine=engine, out=out, report=report,
+                              zip_path=zip_path, overwrite=overwrite, workers=workers, plots=plots, progress=progress,
+                              engine_progress=engine_progress)
