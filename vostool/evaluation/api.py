@@ -12,8 +12,8 @@ from pathlib import Path
 
 from vostool.errors import OptionError, OutputError, SequencesFailed
 from vostool.evaluation.protocol import NO_GROUND_TRUTH, Protocol, build_jobs, dataset_sequences
-from vostool.evaluation.resume import check_resumable
 from vostool.evaluation.report import build_report, check_report_dir, default_report_dir
+from vostool.evaluation.resume import check_resumable, check_room
 from vostool.evaluation.runner import Progress, score_sequences
 from vostool.evaluation.segment import (
     EngineSettings,
@@ -129,6 +129,7 @@ def evaluate_davis(
     if engine is not None:
         results_dir = Path(out) if out is not None else Path("evaluation") / f"{protocol.dataset}-{protocol.label}-{engine.name}"
         check_resumable(results_dir, [s.name for s in sequences], overwrite)  # a re-run continues (issue 21)
+        check_room(results_dir, sequences)
     else:
         results_dir = Path(results)
     zip_file = Path(zip_path) if zip_path is not None else None

@@ -59,9 +59,12 @@ def mark_complete(folder: Path, key: dict[str, Any], frame_names: list[str]) -> 
 
 def check_resumable(folder: Path, sequence_names: list[str], overwrite: bool, flag: str = "--out") -> None:
     """Before any work: ``folder`` is new, empty, or holds only sequence folders vostool wrote."""
+    from vostool.preflight import check_writable
+
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"{flag} {folder} is a file; give a folder")
+    check_writable(folder, flag)
     if overwrite or not folder.is_dir():
         return
     names = set(sequence_names)
@@ -70,6 +73,24 @@ def check_resumable(folder: Path, sequence_names: list[str], overwrite: bool, fl
         if not ours and not (entry.is_dir() and not any(entry.iterdir())):
             raise OutputError(f"{flag} {folder} holds {entry.name}, which is not a sequence vostool segmented; "
                               "pass --overwrite to replace its masks or choose another folder")
+
+
+def check_room(folder: Path, sequences: list, flag: str = "--out") -> None:
+    """The masks of the sequences not finished yet fit on ``folder``'s disk (a low estimate per frame)."""
+    from PIL import Image
+
+    from vostool.preflight import check_free_space, png_bytes_low
+
+    needed, frames = 0, 0
+    for sequence in sequences:
+        if (Path(folder) / sequence.name / DONE_FILE).is_file():
+            continue
+        with Image.open(sequence.frames[0]) as image:
+            width, height = image.size
+        needed += len(sequence.frames) * png_bytes_low(height, width)
+        frames += len(sequence.frames)
+    if frames:
+        check_free_space(folder, needed, f"the masks of {frames} frames", flag)
 
 
 def check_same_settings(folder: Path, sequence_names: list[str], key: dict[str, Any], overwrite: bool,
