@@ -33,6 +33,7 @@ from vostool.io.outputs import check_outputs, create_outputs, remove_stale
 from vostool.io.video import iter_frames, probe
 from vostool.io.writers import OverlayVideoWriter, PngSequenceWriter
 from vostool.methods.base import Method
+from vostool.preflight import check_disk_space, check_fps, choose_size
 from vostool.progress import NoProgress, ProgressReporter, TqdmProgress
 from vostool.options import make_options
 from vostool.registry import get_method_class
@@ -119,7 +120,8 @@ def segment_video(
     Everything is checked (video, masks, outputs, options, weights) before the first frame is
     processed. PNGs go to ``out_dir`` (named like the input frames), the overlay to ``overlay``, and a
     description of the run to ``out_dir/vostool-run.json``. ``size`` is the processing short side
-    (0 = native); None takes the method's default (``Method.default_size``: 480, FlowVOS 240).
+    (0 = native); None takes the method's default (``Method.default_size``: 480, FlowVOS 240) for video
+    at least that large and the native size for smaller video (``vostool.preflight.choose_size``).
     ``max_frames`` stops after that many frames. ``exports`` adds the optional outputs (soft maps,
     per-object masks, matte videos, COCO RLE JSON; see :class:`vostool.io.exports.ExportOptions`).
     With ``corrections`` (default) a later mask that gives an object already tracked corrects it;
@@ -130,11 +132,12 @@ def segment_video(
     started = time.perf_counter()
     started_at = datetime.datetime.now(datetime.timezone.utc)
     check_precision(precision)
+    check_fps(fps)  # issue 21 preflight
     out_path = Path(out_dir) if out_dir is not None else None
     overlay_path = Path(overlay) if overlay is not None else None
     info = probe(video)
-    if size is None:
-        size = (type(method) if isinstance(method, Method) else get_method_class(method)).default_size
+    default_size = (type(method) if isinstance(method, Method) else get_method_class(method)).default_size
+    size, size_note = choose_size(size, default_size, info.height, info.width)  # no upscaling unless asked
     proc = processing_size(info.height, info.width, size)
     # The method's resize rules (frames, given masks, probabilities back): vostool.resize_rules.
     rules = rules_for(method.options if isinstance(method, Method)
@@ -145,6 +148,8 @@ def segment_video(
     # --- issue 19 outputs: check (begin) ---
     exports = exports if exports is not None and exports.any() else None
     check_outputs(out_path, overlay_path, overwrite, others=exports is not None)
+    if out_path is not None:  # issue 21 preflight: the masks must fit on the disk
+        check_disk_space(out_path, info.num_frames and min(info.num_frames, max_frames or info.num_frames), *info.size)
     if exports is not None:
         exports.check(overwrite)
     # --- issue 19 outputs: check (end) ---
@@ -280,7 +285,8 @@ def segment_video(
                 "fps": float(info.fps) if info.fps else None,
                 "masks": mask_files,
             },
-            "processing": {"height": proc[0], "width": proc[1], "device": device_name(torch_device), "precision": precision},
+            "processing": {"height": proc[0], "width": proc[1], "device": device_name(torch_device), "precision": precision,
+                           "size_note": size_note},
             "output": {
                 "dir": str(out_path) if out_path else None,
                 "overlay": str(overlay_path) if overlay_path else None,

@@ -99,6 +99,8 @@ def _print_summary(result) -> None:
     table.add_row("method", f"{run['method']['name']} ({run['method']['weights']})")
     table.add_row("frames", f"{result.frames} at {result.processing_size[1]}x{result.processing_size[0]} "
                   f"on {run['processing']['device']}, {run['processing']['precision']}")
+    if run["processing"].get("size_note"):
+        table.add_row("size", run["processing"]["size_note"])
     table.add_row("objects", ", ".join(map(str, result.object_ids)) or "none")
     table.add_row("first frame", f"{result.first_frame_seconds:.2f} s")
     table.add_row("later frames", f"{(result.model_seconds - result.first_frame_seconds) / later:.3f} s/frame (model)")

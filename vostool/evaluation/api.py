@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vostool.distributed import Processes, joined, launched
-from vostool.errors import OptionError, OutputError
+from vostool.errors import OptionError, OutputError, SequencesFailed
 from vostool.evaluation.protocol import NO_GROUND_TRUTH, Protocol, build_jobs, dataset_sequences
 from vostool.evaluation.report import build_report, check_report_dir, default_report_dir
+from vostool.evaluation.resume import check_resumable, check_room
 from vostool.evaluation.runner import Progress, score_sequences
 from vostool.evaluation.shard import current, segment_shared
 from vostool.evaluation.segment import (
@@ -92,6 +93,16 @@ def _check_zip(path: Path | None, overwrite: bool) -> None:
         raise OutputError(f"--zip {path} exists; pass --overwrite to replace it")
 
 
+def _raise_failures(runs: list[dict], results_dir: Path) -> None:
+    """After every sequence ran: failures stop the run before scoring (a J&F over the rest would mislead)."""
+    failures = [(r["sequence"], r["status"][len("failed: "):]) for r in runs if r["status"].startswith("failed")]
+    if failures:
+        name, line = failures[0]
+        raise SequencesFailed(
+            f"{len(failures)} of {len(runs)} sequences failed (first: {name}: {line}); the others are in "
+            f"{results_dir}; run the same command again to retry the failed ones (finished ones are kept)", failures)
+
+
 def evaluate_davis(
     root: str | Path,
     protocol: Protocol,
@@ -107,16 +118,22 @@ def evaluate_davis(
     progress: Progress | None = None,
     engine_progress=None,
 ) -> Outcome:
-    """DAVIS-layout sets: segment with ``engine`` into ``out`` (or take ``results``), zip, score."""
+    """DAVIS-layout sets: segment with ``engine`` into ``out`` (or take ``results``), zip, score.
+
+    With ``engine``, a non-empty ``out`` from an earlier run of the same settings is continued
+    (:mod:`vostool.evaluation.resume`); sequences that fail are listed in a SequencesFailed raised after
+    all the others ran, before the zip and the scores."""
     if (results is None) == (engine is None):
         raise OptionError("give either --results DIR (score existing masks) or --method NAME (segment, then score)")
     scoring = protocol.split not in NO_GROUND_TRUTH
     if engine is not None and not protocol.semi_supervised:
         raise OptionError("--method segments from first-frame annotations (semi-supervised); "
                           "score unsupervised results with --results DIR")
+    sequences = dataset_sequences(root, protocol)
     if engine is not None:
         results_dir = Path(out) if out is not None else Path("evaluation") / f"{protocol.dataset}-{protocol.label}-{engine.name}"
-        check_output_dir(results_dir, overwrite)
+        check_resumable(results_dir, [s.name for s in sequences], overwrite)  # a re-run continues (issue 21)
+        check_room(results_dir, sequences)
     else:
         results_dir = Path(results)
     zip_file = Path(zip_path) if zip_path is not None else None
@@ -126,13 +143,13 @@ def evaluate_davis(
     report_dir = Path(report) if report is not None else default_report_dir(results_dir)
     if scoring:
         check_report_dir(report_dir, results_dir, overwrite)
-    sequences = dataset_sequences(root, protocol)
     runs: list[dict] = []
     if engine is not None:
         if scoring:
             build_jobs(root, protocol, results_dir, check_results=False)  # the ground truth, before segmenting
         runs = segment_shared(sequences, lambda part: segment_davis(part, results_dir, engine, protocol.merge_objects,
-                                                                    engine_progress))
+                                                                    engine_progress, overwrite))
+        _raise_failures(runs, results_dir)
         if not current().main:  # torchrun: rank 0 zips and scores once every process has written its share
             return Outcome(None, results_dir, runs=runs, main=False)
     if zip_file is not None:

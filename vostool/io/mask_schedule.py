@@ -3,7 +3,8 @@
 ``--mask FILE`` gives the first frame; ``--masks DIR`` gives PNGs named after frames. Each later mask
 introduces the objects it contains that were not seen before and corrects those already tracked
 (the output there is exactly the mask, and the method re-anchors on it); tracked objects it leaves
-out keep tracking. Every mask is checked (label image, size, objects that survive the processing size).
+out keep tracking. Every mask is checked (label image, size); an object too small to survive the
+processing size is kept as its nearest pixel(s) (:func:`keep_small_objects`) with a warning.
 """
 
 from __future__ import annotations
@@ -48,6 +49,33 @@ def resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     rows = np.minimum(((np.arange(size[0]) + 0.5) * h / size[0]).astype(np.int64), h - 1)
     cols = np.minimum(((np.arange(size[1]) + 0.5) * w / size[1]).astype(np.int64), w - 1)
     return labels[rows[:, None], cols[None, :]]
+
+
+def keep_small_objects(labels: np.ndarray, small: np.ndarray, lost: list[int]) -> np.ndarray:
+    """Put objects that a resize rule lost back into the processing-size mask ``small`` (h, w).
+
+    ``labels`` is the (H, W) original mask. Each lost object gets the pixels of its own nearest-neighbour
+    resize (pixel centres), or, when that is empty too (the object falls between the sampling
+    points), the one processing pixel whose footprint holds most of its original pixels (the first of
+    equals in row-major order). Those pixels are the object's even where another object was, so that
+    every given object starts (a few pixels of a large neighbour matter less than losing an object).
+    """
+    out = small.copy()
+    big_h, big_w = labels.shape
+    h, w = small.shape
+    for object_id in lost:
+        indicator = (labels == object_id).astype(np.uint8)
+        kept = resize_labels(indicator, (h, w)) > 0
+        if not kept.any():
+            ys, xs = np.nonzero(indicator)
+            # the processing pixel that holds each original pixel's centre
+            rows = np.minimum(((ys + 0.5) * h / big_h).astype(np.int64), h - 1)
+            cols = np.minimum(((xs + 0.5) * w / big_w).astype(np.int64), w - 1)
+            best = int(np.argmax(np.bincount(rows * w + cols, minlength=h * w)))
+            kept = np.zeros((h, w), bool)
+            kept.flat[best] = True
+        out[kept] = object_id
+    return out
 
 
 def match_mask_files(info: VideoInfo, masks_dir: Path) -> list[tuple[int, Path]]:
@@ -151,9 +179,11 @@ def prepare_masks(
         small = resize(labels.astype(np.uint8), proc)
         lost = [i for i in given if not (small == i).any()]
         if lost:
-            raise MaskError(
-                f"object(s) {', '.join(map(str, lost))} in {path} vanish at the processing size {proc[1]}x{proc[0]}; "
-                "use a larger --size or --size 0 (native)"
+            small = keep_small_objects(labels, small, lost)
+            warnings.append(
+                f"object(s) {', '.join(map(str, lost))} in {path} would vanish at the processing size "
+                f"{proc[1]}x{proc[0]}; each is kept as its nearest pixel(s) there (README: masks); "
+                "a larger --size or --size 0 (native) keeps its shape"
             )
         known.update(new)
         schedule[index] = GivenMask(index, path, labels.astype(np.uint8), small, new, corrected)

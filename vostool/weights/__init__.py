@@ -13,9 +13,9 @@ from vostool.weights.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from vostool.weights.download import download, fetch_named, sha256_file
+from vostool.weights.download import MIRROR_ENV, download, fetch_named, mirror_url, sha256_file, url_entry
 from vostool.weights.table import NAMED_WEIGHTS, NamedWeights, cache_dir, cached_path, demo_path, named_for_method
 
-__all__ = ["CHECKPOINT_FORMAT", "NAMED_WEIGHTS", "NamedWeights", "cache_dir", "cached_path", "check_state", "download",
+__all__ = ["CHECKPOINT_FORMAT", "MIRROR_ENV", "mirror_url", "url_entry", "NAMED_WEIGHTS", "NamedWeights", "cache_dir", "cached_path", "check_state", "download",
            "demo_path", "fetch_named", "is_vostool_checkpoint", "load_state_strict", "named_for_method", "read_checkpoint",
            "save_checkpoint", "sha256_file"]
