@@ -130,9 +130,11 @@ def test_bad_inputs_are_reported_before_any_output(tmp_path, small_clip):
     tiny = np.zeros((64, 96), np.uint8)
     tiny[9, 9] = 3  # not on the sampling grid of a 4x downscale
     Image.fromarray(np.maximum(tiny, small_clip.labels[0]), mode="L").save(tmp_path / "tiny.png")
-    with pytest.raises(MaskError, match="vanish"):
-        segment_video(video, mask=tmp_path / "tiny.png", method=CopyMethod(), out_dir=tmp_path / "o3", size=16,
-                      progress=False)
+    # an object too small for the processing size is kept (its nearest pixel), not an error: test_mask_schedule
+    method = CopyMethod()
+    result = segment_video(video, mask=tmp_path / "tiny.png", method=method, out_dir=tmp_path / "o3", size=16,
+                           progress=False)
+    assert 3 in result.object_ids and any("would vanish" in w for w in result.warnings)
 
 
 def test_non_empty_output_needs_overwrite_and_stale_files_go(tmp_path, small_clip):
@@ -193,3 +195,73 @@ def test_without_size_the_method_default_processing_size_is_used(tmp_path, small
     from vostool.registry import get_method_class
 
     assert get_method_class("flowvos").default_size == 240 and get_method_class("stm").default_size == 480
+
+
+def test_a_video_smaller_than_the_default_size_is_not_upscaled_unless_asked(tmp_path, small_clip):
+    """Issue 21: a 64x96 clip with the default size 480 runs at 64x96 (480 would cost 56x the pixels)."""
+    video = write_video(tmp_path / "clip.mp4", small_clip.frames)
+    Image.fromarray(small_clip.labels[0], mode="L").save(tmp_path / "mask.png")
+    method = CopyMethod()  # default_size 480
+    result = segment_video(video, mask=tmp_path / "mask.png", method=method, out_dir=tmp_path / "out", progress=False)
+    assert result.processing_size == (64, 96) and method.sessions[0].shapes[0] == (64, 96)
+    note = json.loads((tmp_path / "out" / "vostool-run.json").read_text())["processing"]["size_note"]
+    assert "smaller than the default processing size 480" in note and "--size 480" in note
+    asked = segment_video(video, mask=tmp_path / "mask.png", method=method, out_dir=tmp_path / "out2", size=128,
+                          progress=False)
+    assert asked.processing_size == (128, 192) and asked.run["processing"]["size_note"] is None
+
+
+def test_fps_and_disk_space_are_checked_before_the_model_is_built(tmp_path, small_clip, monkeypatch):
+    """Issue 21: --fps -1 failed after two frames with an FFmpeg code; a full disk after the whole run."""
+    import shutil
+    from collections import namedtuple
+
+    video = write_video(tmp_path / "clip.mp4", small_clip.frames)
+    Image.fromarray(small_clip.labels[0], mode="L").save(tmp_path / "mask.png")
+    method = CopyMethod()
+    for fps in (-1.0, 0.0, float("nan")):
+        with pytest.raises(OptionError, match="--fps .*positive frame rate"):
+            segment_video(video, mask=tmp_path / "mask.png", method=method, overlay=tmp_path / "o.mp4", fps=fps,
+                          progress=False)
+    Usage = namedtuple("Usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: Usage(10**9, 10**9 - 4000, 4000))  # 6 frames need > 5 KB
+    with pytest.raises(OutputError, match="3.9 KB free, but 6 masks of 96x64 need at least 4.7 KB"):
+        segment_video(video, mask=tmp_path / "mask.png", method=method, out_dir=tmp_path / "out", progress=False)
+    assert method.sessions == [] and not (tmp_path / "out").exists()
+    segment_video(video, mask=tmp_path / "mask.png", method=method, out_dir=tmp_path / "out", progress=False,
+                  max_frames=4)  # 4 frames fit (3.2 KB)
+    assert len(list((tmp_path / "out").glob("*.png"))) == 4
+
+
+def test_a_disk_that_fills_during_the_run_is_one_output_error(tmp_path, small_clip, monkeypatch):
+    """Issue 21: ENOSPC in the PNG writer thread became 'internal error'; now an OutputError naming the file."""
+    import errno
+
+    import vostool.io.writers as writers
+
+    calls = []
+
+    def full(path, labels, palette):
+        calls.append(path)
+        if len(calls) > 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, labels, palette)
+
+    real = writers.write_label_png
+    monkeypatch.setattr(writers, "write_label_png", full)
+    video = write_video(tmp_path / "clip.mp4", small_clip.frames)
+    Image.fromarray(small_clip.labels[0], mode="L").save(tmp_path / "mask.png")
+    with pytest.raises(OutputError, match="cannot write .*00002.png: No space left on device"):
+        segment_video(video, mask=tmp_path / "mask.png", method=CopyMethod(), out_dir=tmp_path / "out", size=0,
+                      progress=False)
+    # the overlay's encoder (PyAV raises OSError subclasses) goes through the same writer thread
+    import av
+
+    def full_mux(self, *args):
+        raise av.error.OSError(errno.ENOSPC, "No space left on device", str(tmp_path / ".ov.mp4.partial"))
+
+    monkeypatch.setattr(writers.OverlayVideoWriter, "_encode", full_mux)
+    with pytest.raises(OutputError, match="cannot write .*ov.mp4.partial: No space left on device"):
+        segment_video(video, mask=tmp_path / "mask.png", method=CopyMethod(), overlay=tmp_path / "ov.mp4", size=0,
+                      progress=False)
+    assert not (tmp_path / "ov.mp4").exists()

@@ -5,6 +5,7 @@ import json
 import zipfile
 
 import numpy as np
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -130,7 +131,78 @@ def test_cli_frtm_untrained_end_to_end(tmp_path):
     assert (tmp_path / "masks-report/per-sequence_results-val.csv").is_file()
     code, output = _cli("evaluate", "--root", tmp_path / "davis", "--method", "frtm", "--untrained",
                         "--out", tmp_path / "masks", "--no-plots")
-    assert code == 2 and "not empty" in output
+    assert code == 2 and "already holds a report" in output  # finished: nothing to continue
     code, output = _cli("evaluate", "--root", tmp_path / "davis", "--method", "frtm", "--untrained",
                         "--task", "unsupervised", "--out", tmp_path / "other")
     assert code == 2 and "--results" in output
+
+
+class _FailOn(CopyMethod):
+    """CopyMethod whose sessions number ``fail`` (0 = the first created) fail on their second frame."""
+
+    def __init__(self, fail=()):
+        super().__init__()
+        self.fail = set(fail)
+
+    def new_session(self):
+        number = len(self.sessions)
+        session = super().new_session()
+        step = session.step
+
+        def failing_step(frame, mask=None):
+            if number in self.fail and session.frames >= 1:
+                raise RuntimeError("synthetic failure\nsecond line")
+            return step(frame, mask)
+
+        session.step = failing_step
+        return session
+
+
+def test_a_failing_sequence_does_not_lose_the_others_and_a_rerun_continues(tmp_path):
+    """Issue 21: every other sequence is finished, the failure is listed, the run raises after all of them;
+    the same command again keeps the finished sequences and redoes only the failed one."""
+    from vostool.errors import OutputError, SequencesFailed
+
+    gt = _moving((20, 30), 4)
+    write_davis(tmp_path / "davis", {"a": gt, "b": gt[:, ::-1].copy(), "c": gt[:, :, ::-1].copy()})
+    method = _FailOn({1})  # the second sequence, b
+    settings = EngineSettings(method)
+    with pytest.raises(SequencesFailed, match="1 of 3 sequences failed.*b: RuntimeError: synthetic failure") as caught:
+        evaluate_davis(tmp_path / "davis", Protocol(), engine=settings, out=tmp_path / "masks", workers=1, plots=False)
+    assert caught.value.failures == [("b", "RuntimeError: synthetic failure")] and caught.value.exit_code == 1
+    assert len(method.sessions) == 3 and len(list((tmp_path / "masks/c").glob("*.png"))) == 4
+    assert not (tmp_path / "masks-report").exists()  # no J&F over a subset
+    method.fail = set()
+    outcome = evaluate_davis(tmp_path / "davis", Protocol(), engine=settings, out=tmp_path / "masks", workers=1,
+                             plots=False)
+    assert len(method.sessions) == 4  # only b again: a and c were kept
+    assert [(r["sequence"], r["status"]) for r in outcome.runs] == [("a", "kept"), ("b", "ok"), ("c", "kept")]
+    assert [o.name for o in outcome.evaluation.objects] == ["a_1", "a_2", "b_1", "b_2", "c_1", "c_2"]
+    # a finished sequence whose PNG went missing is not complete: it is segmented again
+    (tmp_path / "masks/a/00002.png").unlink()
+    outcome = evaluate_davis(tmp_path / "davis", Protocol(), engine=settings, out=tmp_path / "masks", workers=1,
+                             plots=False, report=tmp_path / "report2")
+    assert len(method.sessions) == 5 and (tmp_path / "masks/a/00002.png").is_file()
+    assert [r["status"] for r in outcome.runs] == ["ok", "kept", "kept"]
+    # other settings, or files vostool did not write, still need --overwrite
+    with pytest.raises(OutputError, match="other settings \\(size differ\\)"):
+        evaluate_davis(tmp_path / "davis", Protocol(), engine=EngineSettings(method, size=10), out=tmp_path / "masks",
+                       workers=1, plots=False, report=tmp_path / "report3")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match="notes.txt, which is not a sequence"):
+        evaluate_davis(tmp_path / "davis", Protocol(), engine=settings, out=tmp_path / "mine", workers=1, plots=False)
+
+
+def test_cli_lists_the_failed_sequences_and_exits_non_zero(tmp_path, monkeypatch):
+    from vostool.evaluation import api
+    from vostool.errors import SequencesFailed
+
+    def failing(*args, **kwargs):
+        raise SequencesFailed("2 of 3 sequences failed (first: a: boom)", [("a", "boom"), ("c", "bang")])
+
+    monkeypatch.setattr(api, "evaluate_davis", failing)
+    write_davis(tmp_path / "davis", {"a": _moving((20, 30), 3)})
+    code, output = _cli("evaluate", "--root", tmp_path / "davis", "--method", "frtm", "--untrained", "--out",
+                        tmp_path / "m")
+    assert code == 1 and "failed: a: boom" in output and "failed: c: bang" in output and "2 of 3" in output

@@ -79,3 +79,31 @@ def test_segment_without_a_frame_count_fails_when_no_mask_was_used(tmp_path, sma
         segment_video(video, masks_dir=masks, method=CopyMethod(), out_dir=tmp_path / "out", size=0, progress=False)
     run = json.loads((tmp_path / "out" / "vostool-run.json").read_text())
     assert run["status"].startswith("failed: MaskError")
+
+
+def test_an_object_smaller_than_a_processing_pixel_is_kept_at_its_nearest_pixel(tmp_path, small_clip):
+    """Issue 21: a 5-pixel object stopped a dataset run at --size 120; now it keeps the processing pixel
+    that holds most of it, with one warning."""
+    from vostool.io.mask_schedule import keep_small_objects
+    from vostool.resize_rules import mask_authors
+
+    labels = np.zeros((64, 96), np.uint8)
+    labels[20:40, 20:60] = 1
+    labels[9, 9:11] = 7  # 3 pixels between the sampling points of a 4x downscale (rows 2, 6, 10, …)
+    labels[10, 9] = 7
+    Image.fromarray(labels, mode="L").save(tmp_path / "tiny.png")
+    info = probe(write_video(tmp_path / "clip.mp4", small_clip.frames[:2]))
+    schedule, _, warnings = prepare_masks(info, tmp_path / "tiny.png", None, (16, 24))
+    small = schedule[0].processing
+    assert small.shape == (16, 24) and np.argwhere(small == 7).tolist() == [[2, 2]]  # 9.5/4 -> row 2, col 2
+    assert (small == 1).sum() == 50 and len([w for w in warnings if "would vanish" in w]) == 1
+    assert np.array_equal(schedule[0].labels, labels)  # the exact given mask is what the outputs show
+    # a rule that loses objects the nearest-neighbour resize keeps (the authors': only full coverage counts)
+    # takes the nearest-neighbour pixels
+    thin = np.zeros((64, 96), np.uint8)
+    thin[20:24, 30:34] = 4  # one 4x4 block off the 4x grid: bilinear coverage never reaches 1
+    thin[22:26, 50:54] = 5
+    assert 4 not in mask_authors(thin, (16, 24)) and 5 not in mask_authors(thin, (16, 24))
+    kept = keep_small_objects(thin, mask_authors(thin, (16, 24)), [4, 5])
+    # the nearest-neighbour samples (pixel centres: rows and columns 2, 6, 10, …, 4i+2) inside each block
+    assert np.argwhere(kept == 4).tolist() == [[5, 7]] and np.argwhere(kept == 5).tolist() == [[5, 12]]

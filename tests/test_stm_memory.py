@@ -70,3 +70,25 @@ def test_bank_follows_the_schedule_and_the_cap(first, cap):
 def test_bank_rejects_a_cap_without_room_for_the_previous_frame():
     with pytest.raises(ValueError):
         MemoryBank(0, every=5, max_frames=1)
+
+
+def test_permanent_frames_survive_the_cap_and_only_they_can_exceed_it():
+    bank = MemoryBank(0, every=5, max_frames=4)
+    given = {7, 13}  # corrections: frames whose masks were given after the first frame
+    for frame in range(60):
+        bank.add(frame, torch.zeros(1, 2, 4), torch.full((1, 2, 1), float(frame)), permanent=frame in given)
+        assert frame in bank.read_frames and 0 in bank.read_frames
+        assert given.intersection(range(frame + 1)) <= set(bank.read_frames)
+    # 3 permanent frames + the previous frame fill the cap: every other scheduled frame is dropped
+    assert sorted(bank.read_frames) == [0, 7, 13, 59] and bank.dropped > 0
+    for frame in (61, 62, 63):  # more permanent frames than the cap allows: they all stay, nothing else
+        bank.add(frame, torch.zeros(1, 2, 4), torch.zeros(1, 2, 1), permanent=True)
+    assert sorted(bank.read_frames) == [0, 7, 13, 61, 62, 63] and bank._keys.shape[1] == 6
+
+
+def test_cap_drops_the_oldest_scheduled_frame_first():
+    bank = MemoryBank(0, every=1, max_frames=5)
+    for frame in range(20):
+        bank.add(frame, torch.zeros(1, 2, 4), torch.zeros(1, 2, 1))
+    assert sorted(bank.read_frames) == [0, 16, 17, 18, 19] and bank.dropped == 15
+    assert bank.nbytes == 5 * 2 * (4 + 1) * 4  # 5 slots of 2 positions, keys and values, float32

@@ -162,3 +162,58 @@ def test_vostool_checkpoint_of_another_method_is_refused(tmp_path):
     weights.save_checkpoint(tmp_path / "other.pt", "rgmp", {"w": torch.zeros(1)}, {})
     with pytest.raises(WeightsError, match="holds rgmp weights, not frtm"):
         load_method("frtm", weights=str(tmp_path / "other.pt"))
+
+
+def test_weights_url_is_downloaded_into_the_cache_once(server, monkeypatch):
+    """--weights URL: cached under a key made from the URL, sha256 recorded, not fetched again."""
+    handler, url, digest = server
+    path, label = resolve_weights("frtm", url, None)
+    assert label == url and path.parent == weights.cache_dir() / "frtm" and path.name.endswith("-rn18.pth")
+    assert path.read_bytes() == handler.payload
+    assert path.with_name(path.name + ".sha256").read_text().strip() == digest
+    count = len(handler.requests)
+    assert resolve_weights("frtm", url, None)[0] == path and len(handler.requests) == count  # from the cache
+    other, _ = resolve_weights("frtm", url + "?v=2", None)  # another URL never shares the cached file
+    assert other != path and other.read_bytes() == handler.payload
+    from vostool.loader import checkpoint_for_method
+    from vostool.registry import get_method_class
+
+    frtm = get_method_class("frtm")
+    checkpoint = checkpoint_for_method(frtm, url, frtm.Options())
+    assert checkpoint.source == url and checkpoint.sha256 == digest
+    with pytest.raises(WeightsError, match="only http"):
+        weights.url_entry("ftp://host/x.pth", "frtm")
+
+
+def test_a_mirror_serves_the_named_weights(server, tmp_path, monkeypatch):
+    """$VOSTOOL_WEIGHTS_MIRROR: the entry's file name appended to an HTTP mirror, or a local folder."""
+    handler, url, digest = server
+    mirror = url.rsplit("/", 1)[0] + "/mirror/"
+    entry = weights.NamedWeights("mirrored", "frtm", "http://127.0.0.1:9/gone/rn18.pth", "rn18.pth", "test", digest)
+    monkeypatch.setitem(weights.NAMED_WEIGHTS, "mirrored", entry)
+    with pytest.raises(WeightsError, match="VOSTOOL_WEIGHTS_MIRROR"):  # the original URL is unreachable
+        resolve_weights("frtm", "mirrored", None)
+    monkeypatch.setenv("VOSTOOL_WEIGHTS_MIRROR", mirror)
+    assert weights.mirror_url(entry) == mirror + "rn18.pth"
+    path, _ = resolve_weights("frtm", "mirrored", None)
+    assert path == weights.cached_path(entry) and path.read_bytes() == handler.payload
+
+
+@pytest.mark.parametrize("as_uri", [False, True])
+def test_a_local_folder_mirror_is_copied_and_checked(tmp_path, monkeypatch, as_uri):
+    folder = tmp_path / "copies"
+    folder.mkdir()
+    payload = b"not really weights, but bytes with a known hash"
+    (folder / "local.pth").write_bytes(payload)
+    digest = weights.sha256_file(folder / "local.pth")
+    entry = weights.NamedWeights("local", "frtm", "http://127.0.0.1:9/local.pth", "local.pth", "test", digest)
+    monkeypatch.setenv("VOSTOOL_WEIGHTS_MIRROR", folder.as_uri() if as_uri else str(folder))
+    path = weights.fetch_named(entry, progress=False)
+    assert path.read_bytes() == payload and path != folder / "local.pth"
+    bad = weights.NamedWeights("bad", "frtm", "http://127.0.0.1:9/local.pth", "local2.pth", "test", "0" * 64)
+    (folder / "local2.pth").write_bytes(payload)
+    with pytest.raises(WeightsError, match="checksum mismatch.*through VOSTOOL_WEIGHTS_MIRROR"):
+        weights.fetch_named(bad, progress=False)
+    missing = weights.NamedWeights("missing", "frtm", "http://127.0.0.1:9/x.pth", "absent.pth", "test")
+    with pytest.raises(WeightsError, match="cannot download file://"):
+        weights.fetch_named(missing, progress=False)

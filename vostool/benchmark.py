@@ -234,6 +234,9 @@ def run_benchmark(config: BenchmarkConfig, on_result: Callable[[MethodResult], N
     from vostool.errors import MethodError, VostoolError
     from vostool.registry import PLANNED, get_entry
 
+    from vostool.preflight import check_benchmark_input
+
+    check_benchmark_input(config.size, config.video)  # issue 21: before any model is built
     device = resolve_device(config.device)
     results: list[MethodResult] = []
     started = time.perf_counter()

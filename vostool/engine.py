@@ -4,7 +4,7 @@ For each frame the engine resizes to the processing size (short side ``size``, b
 method's: 480, FlowVOS 240) by the method's resize rules (vostool.resize_rules), calls
 ``session.step``, resizes the probabilities back by the same rules, takes
 the argmax as labels (object ids as the user gave them) and hands them to the writers. Objects
-introduced on a frame keep exactly their given mask at the original resolution. Decoding and writing
+introduced or corrected on a frame keep exactly their given mask at the original resolution. Decoding and writing
 run on background threads.
 """
 
@@ -33,6 +33,7 @@ from vostool.io.outputs import check_outputs, create_outputs, remove_stale
 from vostool.io.video import iter_frames, probe
 from vostool.io.writers import OverlayVideoWriter, PngSequenceWriter
 from vostool.methods.base import Method
+from vostool.preflight import check_disk_space, check_fps, choose_size
 from vostool.progress import NoProgress, ProgressReporter, TqdmProgress
 from vostool.options import make_options
 from vostool.registry import get_method_class
@@ -111,33 +112,44 @@ def segment_video(
     fps: float | None = None,
     max_frames: int | None = None,
     exports: ExportOptions | None = None,
+    corrections: bool = True,
+    start_frame: int = 0,
 ) -> SegmentResult:
     """Segment ``video`` (a file PyAV decodes, or a folder of frames) from its masks.
 
     Everything is checked (video, masks, outputs, options, weights) before the first frame is
     processed. PNGs go to ``out_dir`` (named like the input frames), the overlay to ``overlay``, and a
     description of the run to ``out_dir/vostool-run.json``. ``size`` is the processing short side
-    (0 = native); None takes the method's default (``Method.default_size``: 480, FlowVOS 240).
+    (0 = native); None takes the method's default (``Method.default_size``: 480, FlowVOS 240) for video
+    at least that large and the native size for smaller video (``vostool.preflight.choose_size``).
     ``max_frames`` stops after that many frames. ``exports`` adds the optional outputs (soft maps,
     per-object masks, matte videos, COCO RLE JSON; see :class:`vostool.io.exports.ExportOptions`).
+    With ``corrections`` (default) a later mask that gives an object already tracked corrects it;
+    without, later masks only introduce objects.
+    ``start_frame``: the session starts on that frame (which needs a mask); earlier frames are decoded
+    and passed over, and their outputs are left as they are (``--from-frame``, vostool.from_frame).
     """
     started = time.perf_counter()
     started_at = datetime.datetime.now(datetime.timezone.utc)
     check_precision(precision)
+    check_fps(fps)  # issue 21 preflight
     out_path = Path(out_dir) if out_dir is not None else None
     overlay_path = Path(overlay) if overlay is not None else None
     info = probe(video)
-    if size is None:
-        size = (type(method) if isinstance(method, Method) else get_method_class(method)).default_size
+    default_size = (type(method) if isinstance(method, Method) else get_method_class(method)).default_size
+    size, size_note = choose_size(size, default_size, info.height, info.width)  # no upscaling unless asked
     proc = processing_size(info.height, info.width, size)
     # The method's resize rules (frames, given masks, probabilities back): vostool.resize_rules.
     rules = rules_for(method.options if isinstance(method, Method)
                       else make_options(get_method_class(method).Options, options or {}))
-    schedule, palette, warnings = prepare_masks(info, mask, masks_dir, proc, rules.mask)
+    schedule, palette, warnings = prepare_masks(info, mask, masks_dir, proc, resize=rules.mask,
+                                                corrections=corrections)
     mask_files = [str(m.path) for m in schedule.values()]
     # --- issue 19 outputs: check (begin) ---
     exports = exports if exports is not None and exports.any() else None
     check_outputs(out_path, overlay_path, overwrite, others=exports is not None)
+    if out_path is not None:  # issue 21 preflight: the masks must fit on the disk
+        check_disk_space(out_path, info.num_frames and min(info.num_frames, max_frames or info.num_frames), *info.size)
     if exports is not None:
         exports.check(overwrite)
     # --- issue 19 outputs: check (end) ---
@@ -190,6 +202,8 @@ def segment_video(
             for frame in iter_frames(info):
                 if max_frames is not None and frames >= max_frames:
                     break
+                if frame.index < start_frame:  # --from-frame: earlier outputs are kept (vostool.from_frame)
+                    continue
                 image = torch.from_numpy(frame.image).to(torch_device, non_blocking=True)
                 x = image.permute(2, 0, 1).float().div_(255)
                 if resize:
@@ -205,8 +219,8 @@ def segment_video(
                 labels = probs_to_labels(probs, session.object_ids)
                 if given is not None:
                     exact = torch.from_numpy(given.labels).to(labels.device)
-                    new = torch.tensor(given.new_ids, dtype=labels.dtype, device=labels.device)
-                    labels = torch.where(torch.isin(labels, new), torch.zeros_like(labels), labels)
+                    ids = torch.tensor(given.ids, dtype=labels.dtype, device=labels.device)  # new and corrected
+                    labels = torch.where(torch.isin(labels, ids), torch.zeros_like(labels), labels)
                     labels = torch.where(exact > 0, exact, labels)
                 labels_np = labels.cpu().numpy()
                 elapsed = timer.seconds()  # after the copy to the host, which waits for the device
@@ -271,7 +285,8 @@ def segment_video(
                 "fps": float(info.fps) if info.fps else None,
                 "masks": mask_files,
             },
-            "processing": {"height": proc[0], "width": proc[1], "device": device_name(torch_device), "precision": precision},
+            "processing": {"height": proc[0], "width": proc[1], "device": device_name(torch_device), "precision": precision,
+                           "size_note": size_note},
             "output": {
                 "dir": str(out_path) if out_path else None,
                 "overlay": str(overlay_path) if overlay_path else None,
@@ -287,7 +302,7 @@ def segment_video(
         }
         if out_path is not None and out_path.is_dir():
             atomic_save(out_path / RUN_FILE, lambda tmp: tmp.write_text(json.dumps(run, indent=2) + "\n"))
-    if out_path is not None and overwrite and png_writer is not None:
+    if out_path is not None and overwrite and png_writer is not None and not start_frame:
         remove_stale(out_path, set(png_writer.written))
     return SegmentResult(frames, tuple(session.object_ids), out_path, overlay_path, proc, total, loop_seconds,
                          model_seconds, first_frame_seconds, warnings, run, frame_model_seconds, frame_done_seconds)

@@ -54,3 +54,11 @@ class DatasetError(InputError):
 
 class ResultsError(InputError):
     """Result masks to be scored that are missing, unreadable or inconsistent with the ground truth."""
+
+
+class SequencesFailed(VostoolError):
+    """Some sequences of a dataset run failed; the others were finished. ``failures``: (name, one line)."""
+
+    def __init__(self, message: str, failures: list[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.failures = failures

@@ -3,7 +3,8 @@
 ``--weights`` may be ``demo`` (the packaged demo weights, or those built by ``vostool weights
 build-demo``),
 ``OTHER:SPEC`` (another method's weights, e.g. ``stm:STM_weights.pth`` for munet), a name from the
-table of named weights (downloaded into the cache), a URL-backed name, or a path. Methods only ever
+table of named weights (downloaded into the cache, or from ``$VOSTOOL_WEIGHTS_MIRROR``), an http(s)
+URL (downloaded into the cache the same way), or a path. Methods only ever
 see the resulting :class:`~vostool.state_dicts.Checkpoint` (tensors in vostool's names).
 """
 
@@ -27,6 +28,7 @@ from vostool.weights import (
     named_for_method,
     read_checkpoint,
     sha256_file,
+    url_entry,
 )
 
 def resolve_weights(method: str, spec: str | os.PathLike | None, default: str | None) -> tuple[Path, str]:
@@ -38,6 +40,8 @@ def resolve_weights(method: str, spec: str | os.PathLike | None, default: str | 
             )
         spec = default
     text = str(spec)
+    if text.startswith(("http://", "https://")):  # downloaded into the cache like a named entry
+        return fetch_named(url_entry(text, method)), text
     path = Path(text).expanduser()
     if path.is_file():
         return path, str(path)

@@ -42,6 +42,11 @@ def benchmark_fps(
                 get_entry(name)  # unknown names fail here, before any work
         if video is not None and not video.exists():
             raise OptionError(f"--video {video}: not found")
+        from vostool.preflight import check_benchmark_input, check_file_writable
+
+        check_benchmark_input(size, video)  # before any model is built
+        if json_path is not None:
+            check_file_writable(json_path, "--json")  # before the benchmark, not after it
         config = BenchmarkConfig(methods=names, objects=parse_objects(objects), size=size, frames=frames,
                                  sequences=sequences, device=device, precision=precision, video=video,
                                  weights=weights, options=parse_assignments(set_))

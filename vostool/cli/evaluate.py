@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from vostool.cli.app import _errors, _stdout, app
+from vostool.cli.app import _errors, _stderr, _stdout, app
 from vostool.cli.progress import RichProgress
 
 
@@ -44,12 +44,19 @@ def evaluate(
         from vostool.evaluation import evaluate_dataset
         from vostool.options import parse_assignments
 
-        outcome = evaluate_dataset(
-            root, dataset, split, task=task, results=results, method=method, weights=weights, untrained=untrained,
-            options=parse_assignments(set_), size=size, device=device, precision=precision, out=out, report=report,
-            zip_path=zip_, all_frames=all_frames, resolution=resolution, workers=workers, plots=plots,
-            overwrite=overwrite, progress=None if quiet else RichProgress(),
-            engine_progress=None if quiet else RichProgress,
-        )
-        if not quiet:
+        from vostool.errors import SequencesFailed
+
+        try:
+            outcome = evaluate_dataset(
+                root, dataset, split, task=task, results=results, method=method, weights=weights, untrained=untrained,
+                options=parse_assignments(set_), size=size, device=device, precision=precision, out=out, report=report,
+                zip_path=zip_, all_frames=all_frames, resolution=resolution, workers=workers, plots=plots,
+                overwrite=overwrite, progress=None if quiet else RichProgress(),
+                engine_progress=None if quiet else RichProgress,
+            )
+        except SequencesFailed as exc:  # the summary: each failed sequence with its error line
+            for name, line in exc.failures:
+                _stderr().print(f"[red]failed:[/red] {name}: {line}", markup=True, highlight=False)
+            raise
+        if not quiet and outcome.main:  # under torchrun, rank 0 reports
             print_outcome(_stdout(), outcome)

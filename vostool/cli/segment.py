@@ -14,7 +14,8 @@ from vostool.cli.progress import RichProgress
 
 @app.command()
 def segment(
-    video: Path = typer.Argument(..., help="Video file (mp4, mkv, mov, webm, avi, …) or a folder of frames."),
+    videos: List[Path] = typer.Argument(..., help="Video file (mp4, mkv, mov, webm, avi, …) or a folder of frames; "
+                                        "several: videos, folders of videos, manifests (.tsv); see README."),
     mask: Optional[Path] = typer.Option(None, "--mask", help="Label image of the first frame (indexed/grayscale PNG, or clean RGB)."),
     masks: Optional[Path] = typer.Option(None, "--masks", help="Folder of masks named after frames; each introduces new objects."),
     method: str = typer.Option("frtm", "--method", "-m", help="Method (see `vostool methods`)."),
@@ -39,15 +40,16 @@ def segment(
                                    "(<name>_<id>.<ext> per object)."),
     rle: Optional[Path] = typer.Option(None, "--rle", help="JSON file of COCO run-length-encoded masks per frame and object."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    from_frame: Optional[int] = typer.Option(None, "--from-frame", help="Re-run from this frame (0-based) on, from its "
+                                             "correction in --mask/--masks; earlier masks in --out are kept."),
 ) -> None:
     """Segment the objects of a video from their mask(s)."""
     with _errors():
+        from vostool.errors import OptionError
         from vostool.options import parse_assignments
 
         options = parse_assignments(set_)
         if weights is not None and untrained:
-            from vostool.errors import OptionError
-
             raise OptionError("--weights and --untrained exclude each other")
         if untrained and not quiet:
             _stderr().print("[yellow]note:[/yellow] --untrained uses random weights, not a trained model: use it "
@@ -55,13 +57,33 @@ def segment(
                             markup=True)
         from vostool.engine import segment_video
         from vostool.io.exports import ExportOptions
+        from vostool.jobs import is_batch
         from vostool.progress import NoProgress
 
+        exports = ExportOptions(soft, soft_format, per_object, matte, matte_mode, rle)
+        common = dict(method=method, size=size, device=device, precision=precision, weights=weights,
+                      untrained=untrained, options=options, fps=fps)
+        if is_batch(videos):  # many videos (vostool.batch), also under torchrun
+            from vostool.cli.batch import segment_batch
+
+            if from_frame is not None:
+                raise OptionError("--from-frame re-runs one video; give a single video")
+            return segment_batch(videos, mask=mask, masks=masks, out=out, overlay=overlay, exports=exports,
+                                 quiet=quiet, overwrite=overwrite, **common)
+        video = videos[0]
+        if from_frame is not None:
+            from vostool.cli.batch import segment_from
+
+            result = segment_from(video, from_frame, out=out, exports=exports, mask=mask, masks_dir=masks,
+                                  overlay=overlay, progress=NoProgress() if quiet else RichProgress(), **common)
+            if not quiet:
+                _print_summary(result)
+            return
         result = segment_video(
             video, mask=mask, masks_dir=masks, method=method, out_dir=out, overlay=overlay, size=size, device=device,
             precision=precision, weights=weights, untrained=untrained, options=options, overwrite=overwrite,
             progress=NoProgress() if quiet else RichProgress(), fps=fps,
-            exports=ExportOptions(soft, soft_format, per_object, matte, matte_mode, rle),
+            exports=exports,
         )
         if not quiet:
             _print_summary(result)
@@ -77,6 +99,8 @@ def _print_summary(result) -> None:
     table.add_row("method", f"{run['method']['name']} ({run['method']['weights']})")
     table.add_row("frames", f"{result.frames} at {result.processing_size[1]}x{result.processing_size[0]} "
                   f"on {run['processing']['device']}, {run['processing']['precision']}")
+    if run["processing"].get("size_note"):
+        table.add_row("size", run["processing"]["size_note"])
     table.add_row("objects", ", ".join(map(str, result.object_ids)) or "none")
     table.add_row("first frame", f"{result.first_frame_seconds:.2f} s")
     table.add_row("later frames", f"{(result.model_seconds - result.first_frame_seconds) / later:.3f} s/frame (model)")

@@ -6,14 +6,18 @@ files, output folders, the zip path), so a bad input costs one line and no time.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vostool.errors import OptionError, OutputError
+from vostool.distributed import Processes, joined, launched
+from vostool.errors import OptionError, OutputError, SequencesFailed
 from vostool.evaluation.protocol import NO_GROUND_TRUTH, Protocol, build_jobs, dataset_sequences
 from vostool.evaluation.report import build_report, check_report_dir, default_report_dir
+from vostool.evaluation.resume import check_resumable, check_room
 from vostool.evaluation.runner import Progress, score_sequences
+from vostool.evaluation.shard import current, segment_shared
 from vostool.evaluation.segment import (
     EngineSettings,
     check_output_dir,
@@ -36,6 +40,7 @@ class Outcome:
     report: Path | None = None
     zip: Path | None = None
     runs: list[dict] = field(default_factory=list)
+    main: bool = True  # False on torchrun's other processes: rank 0 zipped and scored
 
 
 def evaluate_results(
@@ -88,6 +93,16 @@ def _check_zip(path: Path | None, overwrite: bool) -> None:
         raise OutputError(f"--zip {path} exists; pass --overwrite to replace it")
 
 
+def _raise_failures(runs: list[dict], results_dir: Path) -> None:
+    """After every sequence ran: failures stop the run before scoring (a J&F over the rest would mislead)."""
+    failures = [(r["sequence"], r["status"][len("failed: "):]) for r in runs if r["status"].startswith("failed")]
+    if failures:
+        name, line = failures[0]
+        raise SequencesFailed(
+            f"{len(failures)} of {len(runs)} sequences failed (first: {name}: {line}); the others are in "
+            f"{results_dir}; run the same command again to retry the failed ones (finished ones are kept)", failures)
+
+
 def evaluate_davis(
     root: str | Path,
     protocol: Protocol,
@@ -103,16 +118,22 @@ def evaluate_davis(
     progress: Progress | None = None,
     engine_progress=None,
 ) -> Outcome:
-    """DAVIS-layout sets: segment with ``engine`` into ``out`` (or take ``results``), zip, score."""
+    """DAVIS-layout sets: segment with ``engine`` into ``out`` (or take ``results``), zip, score.
+
+    With ``engine``, a non-empty ``out`` from an earlier run of the same settings is continued
+    (:mod:`vostool.evaluation.resume`); sequences that fail are listed in a SequencesFailed raised after
+    all the others ran, before the zip and the scores."""
     if (results is None) == (engine is None):
         raise OptionError("give either --results DIR (score existing masks) or --method NAME (segment, then score)")
     scoring = protocol.split not in NO_GROUND_TRUTH
     if engine is not None and not protocol.semi_supervised:
         raise OptionError("--method segments from first-frame annotations (semi-supervised); "
                           "score unsupervised results with --results DIR")
+    sequences = dataset_sequences(root, protocol)
     if engine is not None:
         results_dir = Path(out) if out is not None else Path("evaluation") / f"{protocol.dataset}-{protocol.label}-{engine.name}"
-        check_output_dir(results_dir, overwrite)
+        check_resumable(results_dir, [s.name for s in sequences], overwrite)  # a re-run continues (issue 21)
+        check_room(results_dir, sequences)
     else:
         results_dir = Path(results)
     zip_file = Path(zip_path) if zip_path is not None else None
@@ -122,12 +143,15 @@ def evaluate_davis(
     report_dir = Path(report) if report is not None else default_report_dir(results_dir)
     if scoring:
         check_report_dir(report_dir, results_dir, overwrite)
-    sequences = dataset_sequences(root, protocol)
     runs: list[dict] = []
     if engine is not None:
         if scoring:
             build_jobs(root, protocol, results_dir, check_results=False)  # the ground truth, before segmenting
-        runs = segment_davis(sequences, results_dir, engine, protocol.merge_objects, engine_progress)
+        runs = segment_shared(sequences, lambda part: segment_davis(part, results_dir, engine, protocol.merge_objects,
+                                                                    engine_progress, overwrite))
+        _raise_failures(runs, results_dir)
+        if not current().main:  # torchrun: rank 0 zips and scores once every process has written its share
+            return Outcome(None, results_dir, runs=runs, main=False)
     if zip_file is not None:
         write_zip(zip_file, davis_zip_entries(results_dir, sequences), overwrite)
     evaluation = None
@@ -171,7 +195,9 @@ def evaluate_ytvos(
     runs: list[dict] = []
     if engine is not None:
         check_ytvos(sequences, annotations)
-        runs = segment_ytvos(sequences, annotations, folder, engine, engine_progress)
+        runs = segment_shared(sequences, lambda part: segment_ytvos(part, annotations, folder, engine, engine_progress))
+        if not current().main:
+            return Outcome(None, folder, runs=runs, main=False)
     write_zip(zip_file, ytvos_zip_entries(folder, sequences), overwrite)
     return Outcome(None, folder, None, zip_file, runs)
 
@@ -212,11 +238,16 @@ def evaluate_dataset(
     engine = None
     if method is not None:
         engine = EngineSettings(method, weights, untrained, dict(options or {}), size, device, precision)
-    if dataset == "ytvos":
-        return evaluate_ytvos(root, split or "valid", results=results, engine=engine, out=out, zip_path=zip_path,
-                              all_frames=all_frames, overwrite=overwrite, engine_progress=engine_progress)
-    default_split = None if dataset == "folder" else "val"
-    protocol = Protocol(dataset, split or default_split, task, resolution)
-    return evaluate_davis(root, protocol, results=results, engine=engine, out=out, report=report, zip_path=zip_path,
-                          overwrite=overwrite, workers=workers, plots=plots, progress=progress,
-                          engine_progress=engine_progress)
+    # torchrun: every process joins the group and segments its share on its device (vostool.evaluation.shard)
+    with joined(device) if engine is not None and launched() else contextlib.nullcontext((Processes(), None)) as (procs, dev):
+        if procs.distributed:
+            engine.device = str(dev)
+            progress, engine_progress = (progress, engine_progress) if procs.main else (None, None)
+        if dataset == "ytvos":
+            return evaluate_ytvos(root, split or "valid", results=results, engine=engine, out=out, zip_path=zip_path,
+                                  all_frames=all_frames, overwrite=overwrite, engine_progress=engine_progress)
+        default_split = None if dataset == "folder" else "val"
+        protocol = Protocol(dataset, split or default_split, task, resolution)
+        return evaluate_davis(root, protocol, results=results, engine=engine, out=out, report=report,
+                              zip_path=zip_path, overwrite=overwrite, workers=workers, plots=plots, progress=progress,
+                              engine_progress=engine_progress)

@@ -169,15 +169,19 @@ def _score_semi(job: SequenceJob, shape, num_objects: int, radius: int) -> tuple
                 )
             # Void (255) needs no handling: the semi-supervised task treats it as background, and no
             # object id 1..N < 255 matches it.
-        crop = _crop(gt, res)
-        if crop is None:
-            J[:, t] = F[:, t] = 1.0  # no object in either map
-            continue
-        ids = range(1, num_objects + 1)
-        g, r = _Objects(gt, crop, ids), _Objects(res, crop, ids)
-        for k in range(num_objects):
-            J[k, t], F[k, t] = _pair(g.masks[k], g.boxes[k], r.masks[k], r.boxes[k], radius)
+        J[:, t], F[:, t] = _score_semi_frame(gt, res, num_objects, radius)
     return J, F
+
+
+def _score_semi_frame(gt: np.ndarray, res: np.ndarray, num_objects: int, radius: int) -> tuple[list[float], list[float]]:
+    """J and F of objects 1..``num_objects`` on one frame: (H, W) uint8 label maps, void already handled."""
+    crop = _crop(gt, res)
+    if crop is None:
+        return [1.0] * num_objects, [1.0] * num_objects  # no object in either map
+    ids = range(1, num_objects + 1)
+    g, r = _Objects(gt, crop, ids), _Objects(res, crop, ids)
+    pairs = [_pair(g.masks[k], g.boxes[k], r.masks[k], r.boxes[k], radius) for k in range(num_objects)]
+    return [j for j, _ in pairs], [f for _, f in pairs]
 
 
 def _score_unsupervised(job: SequenceJob, shape, num_objects: int, radius: int):
@@ -236,6 +240,5 @@ def score_label_arrays(pred: np.ndarray, gt: np.ndarray, num_objects: int, score
     F = np.zeros((num_objects, len(scored)))
     for t, index in enumerate(scored):
         g, r = np.ascontiguousarray(gt[index], np.uint8), np.ascontiguousarray(pred[index], np.uint8)
-        for k, (box_g, box_r) in enumerate(zip(_boxes(g, num_objects), _boxes(r, num_objects))):
-            J[k, t], F[k, t] = _pair(g, r, k + 1, k + 1, box_g, box_r, radius)
+        J[:, t], F[:, t] = _score_semi_frame(g, r, num_objects, radius)
     return J, F

@@ -9,6 +9,7 @@ lists. Zips are laid out as the evaluation servers expect (conventions.md 3.4): 
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -20,9 +21,11 @@ from PIL import Image
 
 from vostool.data.sequences import VideoSequence
 from vostool.errors import DatasetError, OutputError, ResultsError
+from vostool.evaluation import resume
 from vostool.io.masks import atomic_save, read_label_image, write_label_png
 
 VOID = 255
+log = logging.getLogger("vostool")
 
 
 @dataclass
@@ -77,23 +80,42 @@ def first_frame_mask(sequence: VideoSequence, merge_objects: bool) -> tuple[np.n
 
 
 def segment_davis(sequences: list[VideoSequence], results: Path, engine: EngineSettings, merge_objects: bool,
-                  progress_factory=None) -> list[dict]:
-    """Write ``results/<sequence>/<frame>.png`` for every sequence; returns each run's description."""
+                  progress_factory=None, overwrite: bool = True) -> list[dict]:
+    """Write ``results/<sequence>/<frame>.png`` for every sequence; returns each run's description with
+    its ``status``: ok, kept (finished before with the same settings, :mod:`vostool.evaluation.resume`;
+    never with ``overwrite``) or ``failed: <one line>`` (the other sequences still run)."""
     from vostool.engine import segment_video
 
     masks = [first_frame_mask(s, merge_objects) for s in sequences]  # every input checked before any work
     model = engine.load()
+    # issue 21: keep sequences a previous run finished with these settings; one failure does not stop the rest
+    key = resume.run_key(model, engine.size, engine.precision, merge_objects)
+    resume.check_same_settings(results, [s.name for s in sequences], key, overwrite)
     runs = []
     with tempfile.TemporaryDirectory(prefix="vostool-eval-") as tmp:
         for sequence, (labels, palette) in zip(sequences, masks):
+            folder, names = results / sequence.name, sequence.frame_names
+            if not overwrite and resume.is_complete(folder, key, names):
+                runs.append({"sequence": sequence.name, "frames": len(names), "status": "kept"})
+                continue
             mask_path = Path(tmp) / f"{sequence.name}.png"
             write_label_png(mask_path, labels, palette)
-            result = segment_video(
-                sequence.frames[0].parent, mask=mask_path, method=model, out_dir=results / sequence.name,
-                size=engine.size, device=engine.device, precision=engine.precision, overwrite=True,
-                progress=progress_factory() if progress_factory else False,
-            )
-            runs.append({"sequence": sequence.name, "frames": result.frames, "seconds": result.run["seconds"]})
+            try:
+                result = segment_video(
+                    sequence.frames[0].parent, mask=mask_path, method=model, out_dir=folder,
+                    size=engine.size, device=engine.device, precision=engine.precision, overwrite=True,
+                    progress=progress_factory() if progress_factory else False,
+                )
+            except (OutputError, MemoryError):  # the disk or the machine: every later sequence would fail too
+                raise
+            except Exception as exc:
+                runs.append({"sequence": sequence.name, "status": f"failed: {resume.failure_line(exc)}"})
+                log.warning("sequence %s failed: %s; continuing with the others", sequence.name,
+                            resume.failure_line(exc))
+                continue
+            resume.mark_complete(folder, key, names)
+            runs.append({"sequence": sequence.name, "frames": result.frames, "seconds": result.run["seconds"],
+                         "status": "ok"})
     return runs
 
 
@@ -133,6 +155,7 @@ def segment_ytvos(sequences: list[VideoSequence], annotations: Path, out: Path, 
             sequence.frames[0].parent, masks_dir=annotations / sequence.name, method=model, out_dir=target,
             size=engine.size, device=engine.device, precision=engine.precision, overwrite=True,
             progress=progress_factory() if progress_factory else False,
+            corrections=False,  # the protocol gives each object once, on its first frame
         )
         required = set(sequence.required_frames)
         for png in target.glob("*.png"):

@@ -41,6 +41,9 @@ class _BackgroundWorker:
                 continue
             try:
                 job()
+            except OSError as exc:  # a full or vanished disk (ENOSPC from PyAV too): one OutputError line
+                where = exc.filename or self._thread.name
+                self._error = OutputError(f"cannot write {where}: {exc.strerror or exc}")
             except BaseException as exc:
                 self._error = exc
 

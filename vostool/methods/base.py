@@ -5,8 +5,10 @@ holds all state of one video; frames are fed in order through :meth:`Session.ste
 ``(1+K, H, W)`` distribution (channel 0 = background, channel k = ``object_ids[k-1]``).
 
 Masks may arrive on any frame: the first frame must bring at least one object, later frames may
-introduce objects that were not seen before (YouTube-VOS style). Ids already known are ignored in
-later masks. On a frame that introduces objects, their pixels are exactly the given mask.
+introduce objects that were not seen before (YouTube-VOS style) and correct objects already tracked.
+On a frame that gives objects (new or corrected), their pixels are exactly the given mask, and a
+corrected object's method state re-anchors on it (method-specific, docs/methods.md "Corrections").
+Tracked ids absent from a later mask keep tracking: a mask says only what it shows.
 
 :class:`PerObjectSession` is the shared machinery for methods that model one object at a time
 (FRTM, STM-like methods): it computes the per-frame work once (``encode``), asks every object for its
@@ -35,6 +37,14 @@ def new_object_ids(mask: torch.Tensor | None, known: tuple[int, ...]) -> list[in
     return [int(i) for i in present if i != 0 and int(i) not in known]
 
 
+def corrected_object_ids(mask: torch.Tensor | None, known: tuple[int, ...]) -> list[int]:
+    """Ids present in ``mask`` ((H, W) integer labels) that are already in ``known`` (corrections), ascending."""
+    if mask is None:
+        return []
+    present = torch.unique(mask).tolist()
+    return [int(i) for i in present if i != 0 and int(i) in known]
+
+
 def one_hot_labels(mask: torch.Tensor, object_ids: tuple[int, ...]) -> torch.Tensor:
     """(H, W) labels -> (1+K, H, W) float one-hot over (background, *object_ids)."""
     channels = [mask == oid for oid in object_ids]
@@ -53,8 +63,9 @@ class Session(abc.ABC):
         """Process the next frame.
 
         frame: (3, H, W) float RGB in [0, 1] on the method's device.
-        mask: (H, W) integer labels, required on the first frame; later only objects that appear
-        there for the first time are taken from it.
+        mask: (H, W) integer labels, required on the first frame. Later, ids not seen before start new
+        objects and ids already tracked are corrections (the output there is exactly the mask and the
+        method re-anchors on it); tracked ids absent from the mask keep tracking.
         Returns (1+K, H, W) float probabilities summing to 1 over dim 0.
         """
 
@@ -74,7 +85,8 @@ class PerObjectSession(Session):
     """Runs one :class:`SingleObjectSession` per object on shared per-frame features, then merges.
 
     Subclasses implement :meth:`start_object` and may override :meth:`encode` (work shared by all
-    objects, e.g. the backbone pass) and :meth:`predict` (to batch objects together).
+    objects, e.g. the backbone pass), :meth:`predict` (to batch objects together) and
+    :meth:`reanchor_object` (what a correction does to the method's state).
     """
 
     def __init__(self, merge: MergeRule = "soft", bg_rule: BackgroundRule = "min") -> None:
@@ -96,6 +108,12 @@ class PerObjectSession(Session):
         """Foreground probabilities of ``objects``: (K, H, W). Default: one object at a time."""
         return torch.stack([obj.step(frame, features) for obj in objects])
 
+    def reanchor_object(self, object_id: int, frame: torch.Tensor, features: Any, mask: torch.Tensor) -> None:
+        """A tracked object was given again on this frame (a correction): re-anchor its state on ``mask``
+        ((H, W) bool). Called instead of ``observe`` for that object, after the frame's prediction.
+        Default: the object observes the given mask as its merged estimate."""
+        self.objects[object_id].observe(mask.float())
+
     def step(self, frame: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         self.frame_index += 1
         height, width = frame.shape[-2:]
@@ -106,6 +124,14 @@ class PerObjectSession(Session):
         features = self.encode(frame)
         old_objects = [self.objects[oid] for oid in old_ids]
         fg = self.predict(frame, features, old_objects).float() if old_objects else None
+        # -- corrections: tracked ids given again own their pixels and are exactly their mask --------
+        corrected = corrected_object_ids(mask, old_ids)
+        if corrected:
+            assert mask is not None and fg is not None
+            fg = fg * (~torch.isin(mask, torch.tensor(corrected, device=mask.device))).float()
+            for oid in corrected:
+                fg[old_ids.index(oid)] = (mask == oid).float()
+        # -- end corrections ---------------------------------------------------------------------------
         if new_ids:
             assert mask is not None
             new_masks = torch.stack([mask == oid for oid in new_ids])
@@ -121,7 +147,11 @@ class PerObjectSession(Session):
             fg = torch.cat([fg, new_masks.float()], dim=0)
         probs = aggregate(fg, self.merge, bg_rule=self.bg_rule)
         for k, obj in enumerate(old_objects):
-            obj.observe(probs[1 + k])
+            if old_ids[k] in corrected:  # corrections: re-anchor instead of learning from the estimate
+                assert mask is not None
+                self.reanchor_object(old_ids[k], frame, features, mask == old_ids[k])
+            else:
+                obj.observe(probs[1 + k])
         return probs
 
 

@@ -7,75 +7,11 @@ are averaged by DistributedDataParallel (NCCL between GPUs, gloo on CPUs). Only 
 
 from __future__ import annotations
 
-import datetime
-import os
-from dataclasses import dataclass
-from typing import Any
-
 import torch
 import torch.distributed as dist
 
-from vostool.devices import resolve_device
-from vostool.errors import OptionError
-
-
-@dataclass(frozen=True)
-class Processes:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.world > 1
-
-
-def setup(device_spec: str) -> tuple[Processes, torch.device]:
-    """Join the process group when started by torchrun; returns this process's place and device."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Processes(), resolve_device(device_spec)
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    procs = Processes(rank, world, local_rank)
-    if device_spec not in ("auto", "cpu", "cuda"):
-        raise OptionError(f"--device {device_spec}: under torchrun use auto, cuda or cpu (each process takes cuda:LOCAL_RANK)")
-    use_cuda = device_spec != "cpu" and torch.cuda.is_available()
-    if device_spec == "cuda" and not use_cuda:
-        raise OptionError("--device cuda: CUDA is not available on this machine")
-    if use_cuda:
-        device = torch.device("cuda", local_rank % torch.cuda.device_count())
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
-    if not dist.is_initialized():
-        # Rank 0 validates while the others wait in a collective: allow long validations.
-        dist.init_process_group("nccl" if use_cuda else "gloo", rank=rank, world_size=world,
-                                timeout=datetime.timedelta(hours=3))
-    return procs, device
-
-
-def teardown(procs: Processes) -> None:
-    if procs.distributed and dist.is_initialized():
-        dist.destroy_process_group()
-
-
-def barrier(procs: Processes) -> None:
-    if procs.distributed:
-        dist.barrier()
-
-
-def gather(procs: Processes, obj: Any) -> list[Any]:
-    """Every rank's ``obj``, in rank order (on every rank)."""
-    if not procs.distributed:
-        return [obj]
-    out: list[Any] = [None] * procs.world
-    dist.all_gather_object(out, obj)
-    return out
+# The process group itself is shared with segment and evaluate; re-exported for the trainer.
+from vostool.distributed import Processes, barrier, broadcast, gather, setup, teardown  # noqa: F401
 
 
 def any_rank(procs: Processes, flag: bool, device: torch.device) -> bool:
@@ -95,12 +31,3 @@ def mean_metrics(procs: Processes, metrics: dict[str, float], device: torch.devi
     t = torch.tensor([metrics[k] for k in keys], dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return {k: float(v) / procs.world for k, v in zip(keys, t.tolist())}
-
-
-def broadcast(procs: Processes, obj: Any) -> Any:
-    """Rank 0's ``obj`` on every rank."""
-    if not procs.distributed:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]

@@ -88,6 +88,9 @@ def _run_dir(runs_dir: Path, name: str, resume: bool, overwrite: bool) -> Path:
     if not name or "/" in name or "\\" in name or name in (".", ".."):
         raise OptionError(f"--name {name!r}: give a plain folder name for runs/NAME")
     run_dir = Path(runs_dir) / name
+    from vostool.preflight import check_writable
+
+    check_writable(run_dir, "--runs-dir")  # issue 21: before the data and the model, not at the first save
     if not resume and any((run_dir / f).exists() for f in RUN_FILES) and not overwrite:
         raise OutputError(f"{run_dir} holds a run already; pass --resume to continue it or --overwrite to start again")
     return run_dir

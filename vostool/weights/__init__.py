@@ -13,8 +13,8 @@ from vostool.weights.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from vostool.weights.download import download, fetch_named, sha256_file
 from vostool.weights.demo import demo_file, packaged_demo
+from vostool.weights.download import MIRROR_ENV, download, fetch_named, mirror_url, sha256_file, url_entry
 from vostool.weights.table import (
     NAMED_WEIGHTS,
     PACKAGED_DEMO,
@@ -26,6 +26,8 @@ from vostool.weights.table import (
     named_for_method,
 )
 
-__all__ = ["CHECKPOINT_FORMAT", "NAMED_WEIGHTS", "NamedWeights", "cache_dir", "cached_path", "check_state", "download",
-           "demo_file", "demo_path", "fetch_named", "is_vostool_checkpoint", "load_state_strict", "named_for_method", "packaged_demo", "PACKAGED_DEMO", "PackagedWeights", "read_checkpoint",
+__all__ = ["CHECKPOINT_FORMAT", "MIRROR_ENV", "NAMED_WEIGHTS", "PACKAGED_DEMO", "NamedWeights", "PackagedWeights",
+           "cache_dir", "cached_path", "check_state", "demo_file", "demo_path", "download", "fetch_named",
+           "is_vostool_checkpoint", "load_state_strict", "mirror_url", "named_for_method", "packaged_demo",
+           "read_checkpoint", "url_entry",
            "save_checkpoint", "sha256_file"]

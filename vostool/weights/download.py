@@ -1,10 +1,15 @@
-"""Downloading named weights: HTTP with resume (Range requests), sha256 checks, atomic appearance."""
+"""Downloading weights: HTTP with resume (Range requests), sha256 checks, atomic appearance.
+
+Named weights come from the authors' URL, or from ``$VOSTOOL_WEIGHTS_MIRROR`` (a URL or a folder
+that holds the same file names); ``--weights URL`` is cached the same way (:func:`url_entry`).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Callable
@@ -106,8 +111,36 @@ def download(
         dest.with_name(dest.name + ".sha256").write_text(digest + "\n")
     return digest
 
+MIRROR_ENV = "VOSTOOL_WEIGHTS_MIRROR"
+
+
+def mirror_url(entry: NamedWeights) -> str | None:
+    """Where ``$VOSTOOL_WEIGHTS_MIRROR`` says to fetch ``entry`` from: the mirror with the entry's file
+    name appended (``https://host/path/`` + ``rn101_all.pth``); a local folder or ``file://`` URL works
+    too (a copy of the published files). None when the variable is not set."""
+    mirror = os.environ.get(MIRROR_ENV, "").strip()
+    if not mirror:
+        return None
+    if "://" not in mirror:  # a plain folder
+        return (Path(mirror).expanduser().absolute() / entry.filename).as_uri()
+    return mirror.rstrip("/") + "/" + urllib.parse.quote(entry.filename)
+
+
+def url_entry(url: str, method: str) -> NamedWeights:
+    """A cache entry for ``--weights URL``: cached like a named entry under a name made from the URL
+    (a hash of the whole URL, so that two URLs never share a file, plus its last path component)."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise WeightsError(f"--weights {url}: only http:// and https:// URLs are downloaded")
+    base = Path(urllib.parse.unquote(parsed.path)).name or "weights"
+    base = "".join(c if c.isalnum() or c in "._-" else "_" for c in base)[-80:]
+    key = hashlib.sha256(url.encode()).hexdigest()[:16]
+    return NamedWeights(url, method, url, f"url-{key}-{base}", f"downloaded from {url}")
+
+
 def fetch_named(entry: NamedWeights, progress: bool = True) -> Path:
-    """Path of named weights in the cache, downloading them first if needed."""
+    """Path of named weights in the cache, downloading them first if needed (from the mirror when
+    ``$VOSTOOL_WEIGHTS_MIRROR`` is set; the checksum rules are the same)."""
     path = cached_path(entry)
     if path.exists():
         expected = entry.sha256
@@ -119,11 +152,13 @@ def fetch_named(entry: NamedWeights, progress: bool = True) -> Path:
                 f"cached weights {path} do not match their checksum (damaged?); delete the file to download again"
             )
         return path
+    mirror = None if entry.url == entry.name else mirror_url(entry)  # --weights URL is fetched as given
     try:
-        download(entry.url, path, entry.sha256, progress=progress)
+        download(mirror or entry.url, path, entry.sha256, progress=progress)
     except WeightsError as exc:
+        via = f" (through {MIRROR_ENV})" if mirror else f", set {MIRROR_ENV} to a mirror or a folder holding it"
         raise WeightsError(
             f"{exc}. Ways out: pass --weights FILE (e.g. {entry.filename} downloaded elsewhere), place the file at "
-            f"{path}, train your own with `vostool train`, or use --untrained for speed tests"
+            f"{path}{via}, train your own with `vostool train`, or use --untrained for speed tests"
         ) from None
     return path

@@ -1,4 +1,8 @@
-"""One video with FRTM: shared backbone pass per frame, one target model per object, batched refiner."""
+"""One video with FRTM: shared backbone pass per frame, one target model per object, batched refiner.
+
+A correction (a tracked object given again) is a training sample the object's target model learns
+from at once (TargetModel.correct). The refiner has no previous-mask input, so nothing else changes.
+"""
 
 from __future__ import annotations
 
@@ -106,6 +110,13 @@ class FRTMSession(PerObjectSession):
         target.initialize(samples, label_tensor)
         _check_finite(target.filter, "the target model (first-frame optimisation)")
         return FRTMObject(self, target)
+
+    def reanchor_object(self, object_id: int, frame: torch.Tensor, features: FrameFeatures, mask: torch.Tensor) -> None:
+        """A correction: the target model learns from the given mask at once (TargetModel.correct)."""
+        obj = self.objects[object_id]
+        assert isinstance(obj, FRTMObject)
+        obj.target.correct(mask)
+        _check_finite(obj.target.filter, "the target model (update on a corrected frame)")
 
     def predict(self, frame: torch.Tensor, features: FrameFeatures, objects: list[SingleObjectSession]) -> torch.Tensor:
         if not self.options.refine:

@@ -137,3 +137,18 @@ class TargetModel:
             self.memory.insert(self.current_sample, coeffs[0], rhs[0])
             if self.frame_num % self.options.update_interval == 0:
                 self._run_update()
+
+    def correct(self, mask: torch.Tensor) -> None:
+        """A correction: the user's mask (H, W) bool for the current frame (after :meth:`score`).
+
+        The frame enters the memory as the newest sample (the memory's own rule gives it the largest
+        weight) with the given mask as its label, and the filter is re-optimised at once instead of at
+        the next ``update_interval`` frame; W_project stays fixed, as after any first frame. Unlike
+        :meth:`update` this ignores ``update=false`` and the 10-pixel rule: the label is given, not guessed.
+        """
+        assert self.current_sample is not None  # score() ran on this frame
+        with torch.autocast(self.device.type, enabled=False):
+            label = mask.float()[None, None]
+            coeffs, rhs = self._stencils(self._pixel_weights(label), label)
+            self.memory.insert(self.current_sample, coeffs[0], rhs[0])
+            self._run_update()

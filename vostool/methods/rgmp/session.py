@@ -10,6 +10,10 @@ Objects first given on a later frame (not in the authors' code, which takes fram
 own stream with that frame as reference; on that frame their pixels are exactly their mask. The
 background stream is then re-encoded on that frame with the union of the merged result, because its
 first reference does not contain the new objects.
+
+A correction (a tracked object given again on frame k) re-anchors the object's stream the same way:
+frame k with the given mask becomes its reference frame (replacing frame 0's), the given mask is the
+guidance for frame k+1, and the background stream is re-encoded on frame k.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import torch
 
 from vostool.aggregate import soft_aggregate
 from vostool.errors import ModelFailure
-from vostool.methods.base import Session, new_object_ids, one_hot_labels
+from vostool.methods.base import Session, corrected_object_ids, new_object_ids, one_hot_labels
 from vostool.methods.rgmp.geometry import Geometry
 from vostool.methods.rgmp.streams import StreamBank
 
@@ -50,6 +54,7 @@ class RGMPSession(Session):
     @torch.no_grad()
     def step(self, frame: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         new_ids = new_object_ids(mask, self.object_ids)
+        corrected = corrected_object_ids(mask, self.object_ids)  # corrections: tracked ids given again
         if not self.object_ids and not new_ids:
             return frame.new_ones((1, *frame.shape[-2:]), dtype=torch.float32)
         self._setup(frame)
@@ -69,7 +74,7 @@ class RGMPSession(Session):
             fg = out[:len(self.object_ids)]
             bg = 1 - out[-1]  # the background stream, or 1 - the single object
 
-        if not new_ids:
+        if not new_ids and not corrected:
             if self.multi_object:
                 probs = soft_aggregate(fg, bg)
             else:
@@ -78,23 +83,39 @@ class RGMPSession(Session):
             return geometry.crop(probs)
 
         assert mask is not None
-        new_masks = geometry.pad_tensor(torch.stack([(mask == oid) for oid in new_ids]).float())
+        given_ids = new_ids + corrected
+        given = geometry.pad_tensor(torch.stack([(mask == oid) for oid in given_ids]).float())
+        new_masks = given[:len(new_ids)]
         if fg is None:
             probs = one_hot_labels(geometry.pad_tensor(mask), tuple(new_ids))
         else:
-            # Objects given on this frame own their pixels.
-            free = 1 - new_masks.amax(dim=0)
-            probs = soft_aggregate(torch.cat([fg * free, new_masks]), bg * free)
-            probs[1:1 + len(self.object_ids)] *= free
+            # Objects given on this frame (new or corrected) own their pixels and are exactly their mask.
+            free = 1 - given.amax(dim=0)
+            rows = [self.object_ids.index(oid) for oid in corrected]
+            fg = fg * free
+            fg[rows] = given[len(new_ids):]
+            probs = soft_aggregate(torch.cat([fg, new_masks]), bg * free)
+            probs[1:] *= free
+            probs[1 + torch.tensor(rows, dtype=torch.long)] = given[len(new_ids):]
             probs[1 + len(self.object_ids):] = new_masks
             probs[0] = (1 - probs[1:].sum(dim=0)).clamp(min=0)
-        refs = {oid: new_masks[k] for k, oid in enumerate(new_ids)}
         self.object_ids = self.object_ids + tuple(new_ids)
+        self.reanchor(padded, {oid: given[k] for k, oid in enumerate(given_ids)}, probs)
+        self.previous = probs[1:]  # the next frame's guidance: the given masks for the given objects
+        return geometry.crop(probs)
+
+    def reanchor(self, padded: torch.Tensor, masks: dict[int, torch.Tensor], probs: torch.Tensor) -> None:
+        """Objects given on this frame (new ones, and corrections of tracked ones) take it as their
+        reference frame: ``masks`` id -> (Hp, Wp) given mask; probs (1+K, Hp, Wp) this frame's output.
+
+        The background stream (several objects) is re-encoded on the union of the output, since its
+        reference no longer matches the objects' references.
+        """
+        assert self.bank is not None
+        refs: dict = dict(masks)
         if self.multi_object:
             refs[BACKGROUND] = probs[1:].sum(dim=0).clamp(0, 1)
-        bank.set(padded, refs)
-        self.previous = probs[1:]
-        return geometry.crop(probs)
+        self.bank.set(padded, refs)
 
 
 def streams_per_pass(max_batch: int, device: torch.device) -> int:

@@ -57,9 +57,19 @@ class MemoryBank:
     """The memorised frames of one group of objects (those first given on the same frame).
 
     Schedule (STM's ``eval_DAVIS.py``): the group's first frame, every ``every``-th frame of the video
-    after it, and the previous frame, which is read once and kept only if scheduled. With
-    ``max_frames`` the read set never exceeds that many frames: the first frame and the previous one
-    always stay, the oldest others are dropped. ``max_frames=None`` is the authors' unlimited memory.
+    after it, and the previous frame, which is read once and kept only if scheduled or permanent.
+    ``max_frames=None`` is the authors' unlimited memory.
+
+    *Permanent* frames are those whose masks were given (the group's first frame, and frames added
+    with ``permanent=True``: a user's correction): they are never dropped, as the permanent memory of
+    XMem++ (mbzuai-metaverse/XMem2, ``inference/memory_manager.py``, commit f2bf623). With
+    ``max_frames`` a read attends to at most that many frames (long-video policy ``recent``): the
+    permanent frames, the previous frame and the most recent scheduled frames; the oldest scheduled
+    frame is dropped first. This is XMem's working memory without its long-term store
+    (hkchengrex/XMem, ``inference/memory_manager.py``, commit 30bc6d9: the first frame and the most
+    recent frames stay): the given masks are the only ground truth, and the recent frames resemble the
+    frame being segmented most. Only permanent frames can push a read beyond ``max_frames`` (each one
+    is a user's annotation).
 
     Without a cap frames are appended in time order, as the authors concatenate them; with a cap a
     dropped frame's slot is reused (the read is invariant to the order of memory positions).
@@ -72,7 +82,9 @@ class MemoryBank:
         self.every = every
         self.max_frames = max_frames
         self.slots: list[int] = []  # frame index held in each stored slot
+        self.permanent: set[int] = set()  # stored frames that are never dropped
         self.read_frames: list[int] = []  # frames of the last read set, in slot order
+        self.dropped = 0  # frames dropped so far because of max_frames
         self._keys: torch.Tensor | None = None  # (n, capacity, HW, Ck)
         self._values: torch.Tensor | None = None
         self._read = 0
@@ -85,7 +97,7 @@ class MemoryBank:
             return
         capacity = max(slots, 8 if self._keys is None else 2 * self._keys.shape[1])
         if self.max_frames is not None:
-            capacity = min(capacity, self.max_frames)
+            capacity = min(capacity, max(self.max_frames, slots))
         n, hw = keys.shape[:2]
         new_keys = keys.new_empty((n, capacity, hw, keys.shape[-1]))
         new_values = values.new_empty((n, capacity, hw, values.shape[-1]))
@@ -95,29 +107,36 @@ class MemoryBank:
             new_values[:, :used] = self._values[:, :used]
         self._keys, self._values = new_keys, new_values
 
-    def _drop_oldest(self) -> int:
-        """Free the slot of the oldest frame other than the first; returns the freed slot."""
-        candidates = [(frame, slot) for slot, frame in enumerate(self.slots) if frame != self.first_frame]
+    def _drop_oldest(self) -> int | None:
+        """Free the slot of the oldest frame that is not permanent; None when all are permanent."""
+        candidates = [(frame, slot) for slot, frame in enumerate(self.slots) if frame not in self.permanent]
+        if not candidates:
+            return None
+        self.dropped += 1
         return min(candidates)[1]
 
-    def add(self, frame_index: int, keys: torch.Tensor, values: torch.Tensor) -> None:
+    def add(self, frame_index: int, keys: torch.Tensor, values: torch.Tensor, permanent: bool = False) -> None:
         """Memorise ``frame_index`` (keys (n, HW, Ck), values (n, HW, Cv)) as the newest frame.
 
-        It joins the read set until the next ``add``; it stays afterwards only if scheduled.
+        It joins the read set until the next ``add``; it stays afterwards only if scheduled or
+        ``permanent`` (its masks were given: never dropped). The group's first frame is permanent.
         """
-        keep = self.scheduled(frame_index)
+        permanent = permanent or frame_index == self.first_frame
+        keep = permanent or self.scheduled(frame_index)
         stored = len(self.slots)
         slot = stored
         if self.max_frames is not None and stored + 1 > self.max_frames:
-            slot = self._drop_oldest()
-            if not keep:  # close the gap: the last stored slot moves into the freed one
-                last = stored - 1
-                if slot != last:
-                    self._keys[:, slot] = self._keys[:, last]
-                    self._values[:, slot] = self._values[:, last]
-                    self.slots[slot] = self.slots[last]
-                self.slots.pop()
-                slot = last
+            freed = self._drop_oldest()
+            if freed is not None:
+                slot = freed
+                if not keep:  # close the gap: the last stored slot moves into the freed one
+                    last = stored - 1
+                    if slot != last:
+                        self._keys[:, slot] = self._keys[:, last]
+                        self._values[:, slot] = self._values[:, last]
+                        self.slots[slot] = self.slots[last]
+                    self.slots.pop()
+                    slot = last
         self._ensure_capacity(slot + 1, keys, values)
         self._keys[:, slot] = keys
         self._values[:, slot] = values
@@ -126,6 +145,8 @@ class MemoryBank:
                 self.slots[slot] = frame_index
             else:
                 self.slots.append(frame_index)
+            if permanent:
+                self.permanent.add(frame_index)
             self._read = len(self.slots)
         else:
             self._read = len(self.slots) + 1

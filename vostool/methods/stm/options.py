@@ -8,6 +8,12 @@ from typing import Literal
 from vostool.errors import OptionError
 
 
+# The authors' memory is unlimited; on benchmark videos a read attends to at most 22 frames (DAVIS,
+# <= 104 frames: 0, 5, ..., 100 and the previous frame) or 37 (YouTube-VOS, <= 180 frames with all
+# frames decoded). 50 leaves every such video untouched and is reached at frame ~245 (10 s at 25 fps).
+DEFAULT_MAX_MEMORY_FRAMES = 50
+
+
 def _opt(default, help: str, arch: bool = False):
     return field(default=default, metadata={"help": help, "arch": arch})
 
@@ -21,8 +27,12 @@ class STMOptions:
         "1 - own mask (STM-cycle); set by the weights", arch=True)
     mem_every: int = _opt(5, "memorise every N-th frame (besides the first and the previous frame)")
     max_memory_frames: int | None = _opt(
-        None, "cap on the frames one read attends to (first and previous frame included; the oldest others "
-        "are dropped); none = unlimited, as the authors")
+        DEFAULT_MAX_MEMORY_FRAMES, "cap on the frames one read attends to (given frames and the previous frame "
+        "included); beyond it memory_policy applies. 50 is more than any DAVIS or YouTube-VOS video needs "
+        "(at most 37 with mem_every=5); none = unlimited, as the authors (memory grows with the video)")
+    memory_policy: Literal["recent"] = _opt(
+        "recent", "which frames stay once max_memory_frames is reached: recent = the frames with given masks "
+        "(never dropped), the previous frame and the most recent memorised frames; the oldest goes first")
     pad_to: int | None = _opt(
         None, "pad height and width to a multiple of this (default: 16 with STM weights, as STM; "
         "1 = no padding with STM-cycle weights, as STM-cycle)")

@@ -9,9 +9,16 @@ stay in a preallocated bank instead of being re-concatenated every step.
 
 Objects given on a later frame form a group with its own memory bank, starting at that frame (kept
 like frame 0); on that frame their pixels are exactly their mask (see PerObjectSession).
+
+A correction (a tracked object given again on frame k) re-anchors like XMem++'s permanent memory:
+frame k, with the output there (exactly the given mask for corrected objects), is memorised as a
+frame that is always kept in the bank of every group with a corrected object, and it is the
+"previous frame" that frame k+1 reads from (FlowVOS warps it; MUNet's motion module compares it).
 """
 
 from __future__ import annotations
+
+import logging
 
 import torch
 
@@ -19,6 +26,8 @@ from vostool.errors import ModelFailure
 from vostool.methods.base import PerObjectSession, SingleObjectSession
 from vostool.methods.stm.memory import MemoryBank
 from vostool.methods.stm.network import QueryFeatures, crop_padding, pad_to_multiple
+
+log = logging.getLogger("vostool")
 
 
 class FrameState:
@@ -68,6 +77,8 @@ class STMSession(PerObjectSession):
         self.groups: dict[int, list] = {}
         self._current: FrameState | None = None
         self._prev: tuple[FrameState, torch.Tensor] | None = None  # previous frame, its output (1+K, H, W)
+        self._anchors: dict[int, set[int]] = {}  # corrected frame -> first frames of the groups to keep it in
+        self._cap_noted = False
 
     # -- per frame ---------------------------------------------------------------------------------
     def step(self, frame: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -89,9 +100,17 @@ class STMSession(PerObjectSession):
         fg, _ = pad_to_multiple(probs[1:], self.pad)
         keys, values = self.network.memorize(prev.norm, fg)
         start = 0
-        for bank, count in self.groups.values():
-            bank.add(prev.index, keys[start:start + count], values[start:start + count])
+        anchored = self._anchors.pop(prev.index, set())
+        for first, (bank, count) in self.groups.items():
+            bank.add(prev.index, keys[start:start + count], values[start:start + count], permanent=first in anchored)
             start += count
+        if not self._cap_noted and any(bank.dropped for bank, _ in self.groups.values()):
+            self._cap_noted = True
+            log.warning(
+                f"{self.method.name}: the memory reached max_memory_frames={self.options.max_memory_frames} at frame "
+                f"{prev.index}; from here on it keeps the given frames and the most recent ones (memory_policy="
+                f"{self.options.memory_policy}; --set max_memory_frames=none keeps every frame, as the authors)"
+            )
 
     def query_embedding_input(self, frame: FrameState) -> torch.Tensor:
         """The feature the query key and value are embedded from: Encoder_Q's r4. (MUNet puts its
@@ -115,6 +134,17 @@ class STMSession(PerObjectSession):
         )
         group[1] += 1
         return STMObject(self, len(self.objects))
+
+    def reanchor_object(self, object_id: int, frame: torch.Tensor, features: FrameState, mask: torch.Tensor) -> None:
+        """A correction: frame ``features.index`` goes into the object's group memory for good (memorised
+        with the frame's output when the next frame arrives, see :meth:`_memorize`)."""
+        row = self.object_ids.index(object_id)
+        start = 0
+        for first, (_, count) in self.groups.items():
+            if start <= row < start + count:
+                self._anchors.setdefault(features.index, set()).add(first)
+                return
+            start += count
 
     def predict(self, frame: torch.Tensor, features: FrameState, objects: list[SingleObjectSession]) -> torch.Tensor:
         query = self.query(features)

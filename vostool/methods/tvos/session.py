@@ -5,7 +5,9 @@ labels are the one-hot mask downsampled bilinearly to the feature grid (soft), a
 ``prepare_first_frame``. Every later frame stores the hard one-hot of its prediction's argmax at feature
 resolution, and its output is the prediction upsampled bilinearly (the authors' argmax of that is the
 label map). A frame that introduces objects is stored like frame 0: its label map at the processing
-size (the new objects' masks over the prediction) one-hot and downsampled bilinearly.
+size (the new objects' masks over the prediction) one-hot and downsampled bilinearly. A correction (a
+tracked object given again) is stored the same way: the frame becomes a reference with given labels,
+which the following frames read first-hand (t-1..t-3) and, later, through the sparse references.
 
 Only frames the sampler can still choose are kept (the last ``4 + range`` frames, plus frame 0 with
 ``keep_first_frame``), so memory does not grow with the video.
@@ -17,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from vostool.errors import ModelFailure
-from vostool.methods.base import Session, new_object_ids, one_hot_labels
+from vostool.methods.base import Session, corrected_object_ids, new_object_ids, one_hot_labels
 from vostool.methods.tvos.propagation import propagate
 from vostool.methods.tvos.sampler import oldest_needed, reference_frames, reference_sigmas
 
@@ -85,6 +87,7 @@ class TVOSSession(Session):
     def step(self, frame: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         height, width = frame.shape[-2:]
         new_ids = new_object_ids(mask, self.object_ids)
+        corrected = corrected_object_ids(mask, self.object_ids)  # corrections: tracked ids given again
         if not self.object_ids and not new_ids:
             return frame.new_ones((1, height, width), dtype=torch.float32)
         self.t += 1
@@ -97,19 +100,30 @@ class TVOSSession(Session):
             return probs
         pred = self._predict(features)
         probs = _upsample_normalised(pred, self.grid, (height, width))
-        if not new_ids:
+        if not new_ids and not corrected:
             hard = F.one_hot(pred.argmax(dim=0), pred.shape[0]).t().float()
             self._remember(self.t, features, hard)
             return probs
         assert mask is not None
-        # Objects given on this frame own their pixels; the frame joins the history like frame 0.
-        new_masks = torch.stack([mask == oid for oid in new_ids]).float()
-        given = new_masks.any(dim=0, keepdim=True)
+        # Objects given on this frame (new or corrected) own their pixels and are exactly their mask.
+        new_masks = torch.stack([mask == oid for oid in new_ids]).float() if new_ids else probs[:0]
+        given = torch.isin(mask, torch.tensor(new_ids + corrected, device=mask.device)).unsqueeze(0)
         probs = torch.cat([probs * ~given, new_masks], dim=0)
+        if corrected:
+            for oid in corrected:
+                probs[1 + self.object_ids.index(oid)] = (mask == oid).float()
+            # a corrected object's estimate outside its mask goes to the background
+            probs[0] = (1 - probs[1:].sum(dim=0)).clamp(min=0)
         self.object_ids = self.object_ids + tuple(new_ids)
+        self.reanchor(features, probs)
+        return probs
+
+    def reanchor(self, features: torch.Tensor, probs: torch.Tensor) -> None:
+        """A frame that gives objects (new ones, or corrections of tracked ones) joins the history as a
+        reference with given labels, like frame 0: its label map (the given masks over the prediction),
+        one-hot and downsampled bilinearly (soft). probs: (1+K, H, W) this frame's output."""
         label_map = probs.argmax(dim=0)
         self._remember(self.t, features, self._soft_labels(F.one_hot(label_map, probs.shape[0]).permute(2, 0, 1)))
-        return probs
 
 
 def _upsample_normalised(pred: torch.Tensor, grid: tuple[int, int] | None, size: tuple[int, int]) -> torch.Tensor:
