@@ -70,3 +70,24 @@ def test_segment_of_a_truncated_video_is_not_ok(tmp_path, long_clip):
     assert run["status"].startswith("failed: TruncatedVideoError") and run["frames"] == caught.value.read
     assert len(list((tmp_path / "out").glob("*.png"))) == caught.value.read
     assert not list((tmp_path / "out").glob(".*partial"))
+
+
+def test_segment_accepts_partial_input_when_asked(tmp_path, long_clip, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from vostool import registry
+    from vostool.cli import app
+
+    # the copying method behind the command line: the test is about decoding, not a network
+    monkeypatch.setitem(registry.METHODS, "copy", registry.MethodEntry("copy", "fake_method:CopyMethod", "copies", "-"))
+    video = truncated_mp4(tmp_path / "cut.mp4", long_clip.frames)
+    Image.fromarray(long_clip.labels[0], mode="L").save(tmp_path / "mask.png")
+    result = CliRunner().invoke(app, ["segment", str(video), "--mask", str(tmp_path / "mask.png"), "-m", "copy",
+                                      "--untrained", "--size", "0", "-o", str(tmp_path / "out"), "--allow-partial", "-q"])
+    assert result.exit_code == 0, result.output
+    run = json.loads((tmp_path / "out" / "vostool-run.json").read_text())
+    read = len(list((tmp_path / "out").glob("*.png")))
+    assert 0 < read < len(long_clip.frames)
+    assert run["status"].startswith(f"partial: {read} of {len(long_clip.frames)} frames")

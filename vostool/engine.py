@@ -30,7 +30,7 @@ from vostool.io.exports import ExportOptions  # issue 19 outputs
 from vostool.io.mask_schedule import prepare_masks, unused_masks_error
 from vostool.io.masks import atomic_save, davis_palette
 from vostool.io.outputs import check_outputs, create_outputs, remove_stale
-from vostool.io.video import iter_frames, probe
+from vostool.io.video import DecodeReport, iter_frames, probe
 from vostool.io.writers import OverlayVideoWriter, PngSequenceWriter
 from vostool.methods.base import Method
 from vostool.preflight import check_disk_space, check_fps, choose_size
@@ -114,6 +114,7 @@ def segment_video(
     exports: ExportOptions | None = None,
     corrections: bool = True,
     start_frame: int = 0,
+    allow_partial: bool = False,
 ) -> SegmentResult:
     """Segment ``video`` (a file PyAV decodes, or a folder of frames) from its masks.
 
@@ -128,6 +129,8 @@ def segment_video(
     without, later masks only introduce objects.
     ``start_frame``: the session starts on that frame (which needs a mask); earlier frames are decoded
     and passed over, and their outputs are left as they are (``--from-frame``, vostool.from_frame).
+    A video that ends before the frames its container announces raises TruncatedVideoError after its
+    last frame, unless ``allow_partial``: then the run's status is ``partial: R of N frames``.
     """
     started = time.perf_counter()
     started_at = datetime.datetime.now(datetime.timezone.utc)
@@ -190,6 +193,7 @@ def segment_video(
     first_frame_seconds = 0.0
     frames = 0
     status = "ok"
+    decoded = DecodeReport()
     expected = info.num_frames if max_frames is None else min(max_frames, info.num_frames or max_frames)
     reporter.start(expected, f"{model.name} {Path(video).name}")
     timer = StepTimer(torch_device)
@@ -199,7 +203,7 @@ def segment_video(
     loop_seconds = 0.0
     try:
         with torch.inference_mode(), autocast(torch_device, precision):
-            for frame in iter_frames(info):
+            for frame in iter_frames(info, allow_partial=allow_partial, report=decoded):
                 if max_frames is not None and frames >= max_frames:
                     break
                 if frame.index < start_frame:  # --from-frame: earlier outputs are kept (vostool.from_frame)
@@ -245,6 +249,9 @@ def segment_video(
             if (unused := unused_masks_error(schedule, frames, len(session.object_ids))) is not None:
                 raise unused
             # <<< robust
+            if decoded.truncated:
+                status = f"partial: {decoded.read} of {decoded.announced} frames (the video ends early; --allow-partial)"
+                log.warning(f"{Path(video).name}: {status}")
         if png_writer is not None:
             png_writer.close()
         if overlay_writer is not None:

@@ -61,15 +61,18 @@ def _setup_logging() -> None:
 
 @contextlib.contextmanager
 def _errors() -> Iterator[None]:
-    """Turn failures into one line and an exit code."""
+    """Turn failures into one line and an exit code; SIGTERM is handled like Ctrl-C (exit 143, 130)."""
+    from vostool.signals import sigterm_as_interrupt
+
     try:
-        yield
+        with sigterm_as_interrupt():
+            yield
     except VostoolError as exc:
         _stderr().print(f"[bold red]error:[/bold red] {exc}", markup=True)
         raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         _stderr().print("[bold red]interrupted[/bold red]; files written so far are complete", markup=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(143 if "SIGTERM" in str(exc) else 130) from None
     except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:

@@ -40,6 +40,8 @@ def segment(
                                    "(<name>_<id>.<ext> per object)."),
     rle: Optional[Path] = typer.Option(None, "--rle", help="JSON file of COCO run-length-encoded masks per frame and object."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    allow_partial: bool = typer.Option(False, "--allow-partial", help="Accept a video that ends before the frames its "
+                                       "container announces (truncated file): status 'partial', exit 0."),
     from_frame: Optional[int] = typer.Option(None, "--from-frame", help="Re-run from this frame (0-based) on, from its "
                                              "correction in --mask/--masks; earlier masks in --out are kept."),
 ) -> None:
@@ -66,14 +68,16 @@ def segment(
         if is_batch(videos):  # many videos (vostool.batch), also under torchrun
             from vostool.cli.batch import segment_batch
 
-            if from_frame is not None:
-                raise OptionError("--from-frame re-runs one video; give a single video")
+            if from_frame is not None or allow_partial:
+                raise OptionError("--from-frame and --allow-partial are for one video; give a single video")
             return segment_batch(videos, mask=mask, masks=masks, out=out, overlay=overlay, exports=exports,
                                  quiet=quiet, overwrite=overwrite, **common)
         video = videos[0]
         if from_frame is not None:
             from vostool.cli.batch import segment_from
 
+            if allow_partial:
+                raise OptionError("--allow-partial is not available with --from-frame")
             result = segment_from(video, from_frame, out=out, exports=exports, mask=mask, masks_dir=masks,
                                   overlay=overlay, progress=NoProgress() if quiet else RichProgress(), **common)
             if not quiet:
@@ -83,7 +87,7 @@ def segment(
             video, mask=mask, masks_dir=masks, method=method, out_dir=out, overlay=overlay, size=size, device=device,
             precision=precision, weights=weights, untrained=untrained, options=options, overwrite=overwrite,
             progress=NoProgress() if quiet else RichProgress(), fps=fps,
-            exports=exports,
+            exports=exports, allow_partial=allow_partial,
         )
         if not quiet:
             _print_summary(result)
