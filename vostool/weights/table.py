@@ -86,7 +86,7 @@ class PackagedWeights:
 # "Demo weights"); its hash is checked at every load.
 PACKAGED_DEMO: dict[str, PackagedWeights] = {
     "tvos": PackagedWeights(
-        "tvos", "tvos_demo.pt", "SHA256_TO_FILL",
+        "tvos", "tvos_demo.pt", "c033c5854f8dfb64dec0101be1a86fd6e0186afee9f783cd852ab3093fabd6e5",
         "TVOS ResNet-18 trained from random weights on synthetic video (1000 steps), float16; for the "
         "bundled example and synthetic-looking video, not for real footage",
     ),
