@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vostool.distributed import Processes, joined, launched
+from vostool.distributed import Processes, barrier, joined, launched
 from vostool.errors import OptionError, OutputError, SequencesFailed
 from vostool.evaluation.protocol import NO_GROUND_TRUTH, Protocol, build_jobs, dataset_sequences
 from vostool.evaluation.report import build_report, check_report_dir, default_report_dir
@@ -244,10 +244,16 @@ def evaluate_dataset(
             engine.device = str(dev)
             progress, engine_progress = (progress, engine_progress) if procs.main else (None, None)
         if dataset == "ytvos":
-            return evaluate_ytvos(root, split or "valid", results=results, engine=engine, out=out, zip_path=zip_path,
-                                  all_frames=all_frames, overwrite=overwrite, engine_progress=engine_progress)
-        default_split = None if dataset == "folder" else "val"
-        protocol = Protocol(dataset, split or default_split, task, resolution)
-        return evaluate_davis(root, protocol, results=results, engine=engine, out=out, report=report,
-                              zip_path=zip_path, overwrite=overwrite, workers=workers, plots=plots, progress=progress,
-                              engine_progress=engine_progress)
+            outcome = evaluate_ytvos(root, split or "valid", results=results, engine=engine, out=out,
+                                     zip_path=zip_path, all_frames=all_frames, overwrite=overwrite,
+                                     engine_progress=engine_progress)
+        else:
+            default_split = None if dataset == "folder" else "val"
+            protocol = Protocol(dataset, split or default_split, task, resolution)
+            outcome = evaluate_davis(root, protocol, results=results, engine=engine, out=out, report=report,
+                                     zip_path=zip_path, overwrite=overwrite, workers=workers, plots=plots,
+                                     progress=progress, engine_progress=engine_progress)
+        # The other ranks wait for rank 0's report, so that all leave the group together (gloo aborts a
+        # process whose peer tore the group down while it still worked).
+        barrier(procs)
+        return outcome
