@@ -235,16 +235,15 @@ DEMO_INFERENCE = {"frtm": {"fast": "true"}}
 
 
 def demo(out: Path, method: str = "tvos") -> dict:
-    """Train ``method``'s demo weights from scratch and score them on the bundled example."""
+    """Build ``method``'s demo weights from scratch and score them on the bundled example."""
     from vostool.data.synthetic import make_clip
     from vostool.engine import segment_video
-    from vostool.registry import get_method_class
     from vostool.training.demo import build_demo
     from vostool.training.validate import score_sequence
 
     path = out / f"demo-{method}.pt"
     started = time.perf_counter()
-    build_demo(method, get_method_class(method).demo_training, path, progress=False, device="cpu")
+    build_demo(method, path, overwrite=True, device="cpu")  # as `vostool weights build-demo METHOD --out PATH`
     minutes = (time.perf_counter() - started) / 60
     clip = make_clip(num_frames=24, height=240, width=320, num_objects=2, seed=7)  # examples/make_example.py
     masks = out / "demo_masks"
