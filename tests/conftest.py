@@ -94,3 +94,30 @@ def truncated_mp4(path: Path, frames: np.ndarray, keep: float = 0.5) -> Path:
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * keep)])
     return path
+
+
+def terminate_when(args: list, ready, env: dict | None = None, bound: float = 300) -> tuple[int, str]:
+    """Run ``args`` (a vostool process) and send it SIGTERM once ``ready()`` holds; (exit status, output).
+
+    ``bound`` only limits a hung process; it is not a speed requirement.
+    """
+    import os
+    import signal
+    import subprocess
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1", "COLUMNS": "200", **(env or {})}
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    try:
+        deadline = time.monotonic() + bound
+        while not ready():
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.monotonic() < deadline, "the process did not get ready within the bound"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=bound)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, output

@@ -2,16 +2,11 @@
 frames written so far are complete, the run file says why it stopped, and the exit status is 143."""
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
-from pathlib import Path
 
 from PIL import Image
 
-from conftest import write_video
+from conftest import terminate_when, write_video
 
 
 def test_sigterm_during_segment_leaves_complete_files(tmp_path):
@@ -21,23 +16,10 @@ def test_sigterm_during_segment_leaves_complete_files(tmp_path):
     video = write_video(tmp_path / "long.mp4", clip.frames)
     Image.fromarray(clip.labels[0], mode="L").save(tmp_path / "mask.png")
     out = tmp_path / "out"
-    root = Path(__file__).resolve().parents[1]
     args = [sys.executable, "-m", "vostool", "segment", str(video), "--mask", str(tmp_path / "mask.png"), "-m", "tvos",
             "--untrained", "--size", "0", "-o", str(out), "-q"]
-    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
-    try:
-        deadline = time.monotonic() + 300  # a bound on a hung process, not a speed requirement
-        while len(list(out.glob("*.png"))) < 3:
-            assert proc.poll() is None, proc.communicate()[0]
-            assert time.monotonic() < deadline, "no frame written within the bound"
-            time.sleep(0.1)
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 143, output
+    returncode, output = terminate_when(args, lambda: len(list(out.glob("*.png"))) >= 3)
+    assert returncode == 143, output
     assert "interrupted" in output
     run = json.loads((out / "vostool-run.json").read_text())
     assert run["status"].startswith("failed: KeyboardInterrupt") and 3 <= run["frames"] < 400

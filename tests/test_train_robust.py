@@ -40,13 +40,11 @@ def test_curves_are_drawn_inside_the_canvas(tmp_path):
 
 import os  # noqa: E402
 import signal  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from conftest import terminate_when  # noqa: E402
 
 from vostool.errors import ModelFailure  # noqa: E402
 from vostool.training import train  # noqa: E402
@@ -132,26 +130,13 @@ def test_running_out_of_memory_is_one_line(tmp_path, monkeypatch):
 
 def test_sigterm_stops_train_like_ctrl_c(tmp_path):
     """A real `vostool train` process gets SIGTERM while training: it saves, exits 143, lists what exists."""
-    root = Path(__file__).resolve().parents[1]
     runs = tmp_path / "runs"
     sets = [a for k, v in {**TINY, "save_every": "1", "cache": str(tmp_path / "cache")}.items() for a in ("--set", f"{k}={v}")]
     args = [sys.executable, "-m", "vostool", "train", "frtm", "--data", DATA[0], "--runs-dir", str(runs), "--name", "term",
             "--backbone-weights", "none", "--steps", "500", *sets]
-    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
     log = runs / "term" / "log.jsonl"
-    try:
-        deadline = time.monotonic() + 300  # a bound on a hung process, not a speed requirement
-        while not (log.is_file() and len(log.read_text().splitlines()) >= 2):
-            assert proc.poll() is None, proc.communicate()[0]
-            assert time.monotonic() < deadline, "no training step within the bound"
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 143, output
+    returncode, output = terminate_when(args, lambda: log.is_file() and len(log.read_text().splitlines()) >= 2)
+    assert returncode == 143, output
     run = runs / "term"
     saved = torch.load(run / "last.pt", weights_only=True)["training"]["step"]
     logged = [r["step"] for r in _log(run) if "loss" in r]
