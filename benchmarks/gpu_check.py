@@ -55,19 +55,20 @@ class Variant:
     compare_frames: int  # frames of the CPU reference run (the CPU run is the expensive part)
 
 
-# Paper FPS: FRTM Table 4 and §4 (V100, all steps of Algorithm 1); RGMP Table 1 (0.13 s/frame; the
-# runtime GPU is not named, training used a GTX 1080 Ti); TVOS §4 (Titan Xp); STM §1.5 of the spec
-# (0.16 s/frame on DAVIS-2016, GTX 1080 Ti); FlowVOS Table (TITAN RTX, at 240x427); MUNet Table 2 (2080 Ti).
-VARIANTS = (
-    # FRTM re-optimises its target model every 8th frame: 10 frames include one update.
-    Variant("frtm", "frtm", {}, 21.9, "V100", 10),
-    Variant("frtm-fast", "frtm", {"backbone": "resnet18", "fast": "true"}, 41.3, "V100", 10),
-    Variant("rgmp", "rgmp", {}, 7.7, "GPU not named, 0.13 s/frame", 4),
-    Variant("tvos", "tvos", {}, 37.0, "Titan Xp", 5),
-    Variant("stm", "stm", {}, 6.25, "GTX 1080 Ti, 0.16 s/frame", 5),
-    Variant("flowvos", "flowvos", {}, 17.3, "TITAN RTX, at 240x427", 4),
-    Variant("munet", "munet", {}, 6.42, "RTX 2080 Ti", 5),
-)
+# Frames of the CPU reference run per variant (the CPU run is the expensive part). FRTM re-optimises
+# its target model every 8th frame: 10 frames include one update.
+COMPARE_FRAMES = {"frtm": 10, "frtm-fast": 10, "rgmp": 4, "tvos": 5, "stm": 5, "flowvos": 4, "munet": 5}
+
+
+def card_variants() -> tuple[Variant, ...]:
+    """One variant per speed the papers published, read from the method cards (vostool/methods/<m>/card.py)."""
+    from vostool.registry import get_card, method_names
+
+    return tuple(Variant(s.variant, name, dict(s.options), s.fps, s.gpu, COMPARE_FRAMES.get(s.variant, 5))
+                 for name in method_names() for s in get_card(name).speeds)
+
+
+VARIANTS = card_variants()
 
 
 @dataclass(frozen=True)

@@ -109,9 +109,10 @@ def test_a_failed_run_leaves_no_partial_output(tmp_path, clip):
 
 def test_cli_writes_every_output(tmp_path, small_clip, monkeypatch):
     from vostool import registry
+    from vostool.cards import MethodCard
 
     # the copying method behind the command line: the test is about the outputs, not a network
-    monkeypatch.setitem(registry.METHODS, "copy", registry.MethodEntry("copy", "fake_method:CopyMethod", "copies", "-"))
+    monkeypatch.setitem(registry.METHODS, "copy", MethodCard("copy", "fake_method:CopyMethod", "copies", "-"))
     video = write_video(tmp_path / "clip.mp4", small_clip.frames)
     Image.fromarray(small_clip.labels[0], mode="L").save(tmp_path / "mask.png")
     base = ["segment", video, "--mask", tmp_path / "mask.png", "--method", "copy", "--untrained", "--size", "0"]

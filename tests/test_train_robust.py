@@ -48,7 +48,8 @@ from conftest import terminate_when  # noqa: E402
 
 from vostool.errors import ModelFailure  # noqa: E402
 from vostool.training import train  # noqa: E402
-from vostool.training.trainer import QuietProgress, Trainer  # noqa: E402
+from vostool.progress import NoProgress  # noqa: E402
+from vostool.training.trainer import Trainer  # noqa: E402
 
 TINY = {"backbone": "resnet18", "size": "48,64", "batch_size": "2", "workers": "0", "tm_num_aug": "3",
         "tm_init_iters": "2,2", "tm_update_iters": "2"}
@@ -65,16 +66,16 @@ def _log(run_dir):
     return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
 
 
-class Messages(QuietProgress):
+class Messages(NoProgress):
     def __init__(self, on_step=None):
         self.messages, self.on_step = [], on_step
 
     def message(self, text):
         self.messages.append(text)
 
-    def update(self, step, metrics):
+    def update(self, metrics, done=None):
         if self.on_step:
-            self.on_step(step)
+            self.on_step(done)
 
 
 def test_resume_at_its_steps_says_so_and_times_keep_counting(tmp_path):

@@ -78,10 +78,11 @@ def test_segment_accepts_partial_input_when_asked(tmp_path, long_clip, monkeypat
     from typer.testing import CliRunner
 
     from vostool import registry
+    from vostool.cards import MethodCard
     from vostool.cli import app
 
     # the copying method behind the command line: the test is about decoding, not a network
-    monkeypatch.setitem(registry.METHODS, "copy", registry.MethodEntry("copy", "fake_method:CopyMethod", "copies", "-"))
+    monkeypatch.setitem(registry.METHODS, "copy", MethodCard("copy", "fake_method:CopyMethod", "copies", "-"))
     video = truncated_mp4(tmp_path / "cut.mp4", long_clip.frames)
     Image.fromarray(long_clip.labels[0], mode="L").save(tmp_path / "mask.png")
     result = CliRunner().invoke(app, ["segment", str(video), "--mask", str(tmp_path / "mask.png"), "-m", "copy",

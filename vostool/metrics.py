@@ -1,6 +1,7 @@
 """J (region similarity) and F (boundary accuracy) exactly as the official DAVIS 2017 evaluation code.
 
-The rules (../shared/specs/davis_eval.md, sections 1.6-1.8), written anew:
+The rules of ``davisvideochallenge/davis2017-evaluation`` (commit ac7c43f: ``davis2017/metrics.py``
+for J and F, ``davis2017/utils.py`` for the per-object statistics), written anew:
 
 * J = |P & G| / |P | G| over the pixels that are not void; 1 when both masks are empty.
 * F: a boundary map marks every pixel that differs from its east, south or south-east neighbour

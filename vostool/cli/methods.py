@@ -15,14 +15,19 @@ def methods(name: Optional[str] = typer.Argument(None, help="Show one method's o
     """List the methods and their options (set with --set key=value)."""
     with _errors():
         from vostool.options import describe_options
-        from vostool.registry import METHODS, PLANNED, get_entry, get_method_class
+        from vostool.registry import METHODS, PLANNED, get_card, get_method_class
 
         console = _stdout()
-        names = [get_entry(name).name] if name else list(METHODS)
+        names = [get_card(name).name] if name else list(METHODS)
         for key in names:
-            entry = METHODS[key]
+            card = get_card(key)
             cls = get_method_class(key)
-            table = Table(title=f"{entry.name}: {entry.summary}", caption=entry.paper, title_justify="left")
+            caption = [card.paper]
+            caption += [f"paper speed{'' if s.variant == card.name else ' (' + s.variant + ')'}: {s.fps:g} FPS on {s.gpu}"
+                        for s in card.speeds]
+            if card.weights:
+                caption.append("named weights: " + ", ".join(card.weights))
+            table = Table(title=f"{card.name}: {card.summary}", caption="\n".join(caption), title_justify="left")
             table.add_column("option")
             table.add_column("type")
             table.add_column("default")

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from vostool.cli.app import _errors, _stdout, app
-from vostool.cli.progress import RichProgress, RichTrainProgress
+from vostool.cli.progress import RichProgress
 
 
 def _summary(result) -> Table:
@@ -76,7 +76,7 @@ def train(
         from vostool.errors import OptionError
         from vostool.options import parse_assignments
         from vostool.training import train as run_training
-        from vostool.training.trainer import QuietProgress
+        from vostool.progress import NoProgress
 
         if resume and overwrite:
             raise OptionError("--resume and --overwrite exclude each other")
@@ -84,7 +84,7 @@ def train(
             method, data, name=name or method.strip().lower(), runs_dir=runs_dir, val=val or None,
             settings=parse_assignments(set_), steps=steps, max_minutes=max_minutes, seed=seed, device=device,
             precision=precision, backbone_weights=backbone_weights, resume=resume, overwrite=overwrite,
-            progress=QuietProgress() if quiet else RichTrainProgress(), dry_run=dry_run,
+            progress=NoProgress() if quiet else RichProgress(), dry_run=dry_run,
         )
         if dry_run:
             _stdout().print(_plan(result))
@@ -115,8 +115,8 @@ def synth(
         if sequences < 1:
             raise OptionError("--sequences must be at least 1")
         config = make_options(SynthConfig, parse_assignments(set_))
-        bar = NoProgress() if quiet else RichProgress(unit="videos")
-        bar.start(sequences, "synth")
+        bar = NoProgress() if quiet else RichProgress()
+        bar.start(sequences, "synth", unit="videos")
         try:
             names = write_dataset(out, sequences, config, seed, split, overwrite, progress=bar.advance)
         finally:

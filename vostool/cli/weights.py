@@ -79,10 +79,10 @@ def weights_build_demo(
 ) -> None:
     """Train a method's demo weights on synthetic video (a fixed number of steps), check, write float16."""
     with _errors():
-        from vostool.cli.progress import RichTrainProgress
+        from vostool.cli.progress import RichProgress
         from vostool.training.demo import build_demo
 
-        built = build_demo(method, out, overwrite=overwrite, progress=None if quiet else RichTrainProgress())
+        built = build_demo(method, out, overwrite=overwrite, progress=None if quiet else RichProgress())
         _stdout().print(f"wrote {built.path} ({built.steps} steps, sha256 {built.sha256}): J&F {built.score['J&F']:.1f} "
                         f"on held-out synthetic video against {built.copy['J&F']:.1f} for copying the first mask",
                         markup=False)

@@ -27,6 +27,7 @@ import numpy as np
 from vostool.data.sequences import VideoSequence, davis_sequences, read_split, youtube_vos_sequences
 from vostool.data.synth_video import SynthConfig, SyntheticVideo, object_count
 from vostool.errors import DatasetError
+from vostool.progress import TqdmProgress
 
 SOURCE_KINDS = ("davis", "ytvos", "folder", "synthetic")
 
@@ -135,9 +136,15 @@ def _counts_cache(kind: str, root: Path, videos: list[SequenceVideo]) -> dict[st
             return {name: np.asarray(c, dtype=np.int64) for name, c in cached["counts"].items()}
     except (OSError, ValueError, KeyError):
         pass
-    from tqdm import tqdm
-
-    counts = {v.name: _pixel_counts(v) for v in tqdm(videos, desc=f"counting labels of {root}", leave=False)}
+    bar = TqdmProgress(leave=False)  # a one-off pass, then cached: the bar is cleared when done
+    bar.start(len(videos), f"counting labels of {root}", unit="videos")
+    try:
+        counts = {}
+        for v in videos:
+            counts[v.name] = _pixel_counts(v)
+            bar.advance()
+    finally:
+        bar.stop()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps({"digest": digest.hexdigest(), "counts": {k: c.tolist() for k, c in counts.items()}})

@@ -16,7 +16,8 @@ from vostool.errors import OptionError, OutputError, SequencesFailed
 from vostool.evaluation.protocol import NO_GROUND_TRUTH, Protocol, build_jobs, dataset_sequences
 from vostool.evaluation.report import build_report, check_report_dir, default_report_dir
 from vostool.evaluation.resume import check_resumable, check_room
-from vostool.evaluation.runner import Progress, score_sequences
+from vostool.evaluation.runner import score_sequences
+from vostool.progress import Progress
 from vostool.evaluation.shard import current, segment_shared
 from vostool.evaluation.segment import (
     EngineSettings,

@@ -14,19 +14,12 @@ import multiprocessing
 import os
 import sys
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-from typing import Protocol as TypingProtocol, Sequence
+from typing import Sequence
 
 from vostool.evaluation.protocol import SequenceJob
 from vostool.evaluation.scoring import SequenceScore, score_sequence
+from vostool.progress import Progress
 
-
-
-class Progress(TypingProtocol):
-    """What the scoring loop reports to (the engine's progress reporters fit)."""
-
-    def start(self, total: int | None, description: str) -> None: ...
-    def advance(self, frames: int = 1) -> None: ...
-    def stop(self) -> None: ...
 
 
 def usable_cpus() -> int:

@@ -22,6 +22,7 @@ from typing import Any, Iterator
 import torch
 
 from vostool.errors import OutputError, WeightsError
+from vostool.progress import NoProgress, Progress
 from vostool.training.contract import DemoRecipe
 from vostool.weights import PACKAGED_DEMO, demo_path, packaged_demo, save_checkpoint, sha256_file
 
@@ -116,7 +117,7 @@ def pack_demo(method: Any, recipe: DemoRecipe, out: Path, steps: int) -> DemoBui
 
 
 def build_demo(method: str, out: Path | None = None, *, steps: int | None = None, overwrite: bool = False,
-               device: str = "cpu", progress: Any = None) -> DemoBuild:
+               device: str = "cpu", progress: Progress | None = None) -> DemoBuild:
     """Train ``method``'s demo recipe for a fixed number of steps and pack it into ``out``.
 
     ``out`` defaults to the cache entry that ``--weights demo`` uses for methods that ship no demo
@@ -125,7 +126,6 @@ def build_demo(method: str, out: Path | None = None, *, steps: int | None = None
     """
     from vostool.registry import get_method_class
     from vostool.training.run import train
-    from vostool.training.trainer import QuietProgress
 
     cls = get_method_class(method)
     recipe: DemoRecipe | None = getattr(cls, "demo_training", None)
@@ -146,7 +146,7 @@ def build_demo(method: str, out: Path | None = None, *, steps: int | None = None
             settings = {"cache": str(Path(tmp) / "cache"), **recipe.settings}
             result = train(cls.name, [recipe.data], name="demo", runs_dir=tmp, settings=settings, steps=total,
                            seed=recipe.seed, device=device, backbone_weights="none",
-                           progress=progress if progress is not None else QuietProgress())
+                           progress=progress if progress is not None else NoProgress())
             if result.step < total:
                 raise WeightsError(f"the demo training of {cls.name} stopped at step {result.step} of {total} "
                                    f"({result.reason}); nothing written")

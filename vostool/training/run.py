@@ -16,10 +16,11 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from vostool.errors import MethodError, OptionError, OutputError
+from vostool.progress import Progress
 from vostool.training.contract import TrainingEnv, training_hooks
 from vostool.training import distributed, state
 from vostool.training.recipe import recipe_to_dict, split_assignments
-from vostool.training.trainer import Trainer, TrainProgress, TrainResult
+from vostool.training.trainer import Trainer, TrainResult
 
 
 def _method_class(method: str):
@@ -138,7 +139,7 @@ def train(method: str, data: Sequence[str] = (), *, name: str, runs_dir: str | P
           val: Sequence[str] | None = None, settings: Mapping[str, str] | None = None, steps: int | None = None,
           max_minutes: float | None = None, seed: int | None = None, device: str = "auto", precision: str = "fp32",
           backbone_weights: str | None = None, resume: bool = False, overwrite: bool = False,
-          progress: TrainProgress | None = None, dry_run: bool = False) -> TrainResult | dict[str, Any]:
+          progress: Progress | None = None, dry_run: bool = False) -> TrainResult | dict[str, Any]:
     """Train ``method`` (see ``vostool train --help``); returns the result, or the plan with ``dry_run``."""
     from vostool.data.clips import ClipDataset
     from vostool.devices import check_precision

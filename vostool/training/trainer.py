@@ -12,39 +12,19 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
 from vostool.data.clips import ClipDataset, collate, rank_batches
 from vostool.devices import autocast
 from vostool.errors import ModelFailure
+from vostool.progress import NoProgress, Progress
 from vostool.signals import StopRequest, sigterm_as_interrupt
 from vostool.training import distributed, state
 from vostool.training.contract import training_hooks
 from vostool.training.recipe import Recipe, lr_factor
 from vostool.training.validate import Scores, copy_baseline, evaluate
-
-
-class TrainProgress(Protocol):
-    def start(self, total: int, done: int, description: str) -> None: ...
-    def update(self, step: int, metrics: dict[str, float]) -> None: ...
-    def message(self, text: str) -> None: ...
-    def stop(self) -> None: ...
-
-
-class QuietProgress:
-    def start(self, total: int, done: int, description: str) -> None:
-        pass
-
-    def update(self, step: int, metrics: dict[str, float]) -> None:
-        pass
-
-    def message(self, text: str) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
 
 
 @dataclass
@@ -105,11 +85,11 @@ class Trainer:
 
     def __init__(self, *, method, module: torch.nn.Module, recipe: Recipe, config: dict[str, Any],
                  dataset: ClipDataset, val_videos: list, run_dir: Path, procs: distributed.Processes,
-                 device: torch.device, precision: str, progress: TrainProgress | None = None) -> None:
+                 device: torch.device, precision: str, progress: Progress | None = None) -> None:
         self.method, self.module, self.recipe, self.config = method, module, recipe, config
         self.dataset, self.val_videos, self.run_dir = dataset, val_videos, Path(run_dir)
         self.procs, self.device, self.precision = procs, device, precision
-        self.progress = progress or QuietProgress()
+        self.progress = progress or NoProgress()
         params = [p for p in module.parameters() if p.requires_grad]
         if not params:
             raise ModelFailure(f"the {method.name} training module has no trainable parameters")
@@ -298,7 +278,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._rewrite_log()
         self.module.train()
-        self.progress.start(stop_at, self.step, f"{self.method.name} {self.config.get('name', '')}")
+        self.progress.start(stop_at, f"{self.method.name} {self.config.get('name', '')}", unit="steps", done=self.step)
         stopped = ""
         if self.step >= stop_at:
             stopped = "done" if self.step >= self.total_steps else "--steps"
@@ -323,7 +303,7 @@ class Trainer:
                                   **{k: round(v, 6) for k, v in metrics.items()},
                                   "time": round(self.time_offset + time.perf_counter() - started, 2)}
                         self._log(record)
-                        self.progress.update(self.step, metrics)
+                        self.progress.update(metrics, done=self.step)
                         over_time = max_minutes is not None and time.perf_counter() - started > 60 * max_minutes
                         if distributed.any_rank(self.procs, flag.requested or over_time, self.device):
                             stopped = "interrupted" if flag.requested else "--max-minutes"

@@ -12,9 +12,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Callable
-
 from vostool.errors import WeightsError
+from vostool.progress import Progress, reporter
 from vostool.weights.table import NamedWeights, cached_path
 
 CHUNK = 1 << 20
@@ -28,30 +27,17 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _default_progress(total: int | None, initial: int, label: str) -> Callable[[int], None]:
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=label, leave=False)
-
-    def update(n: int) -> None:
-        if n < 0:
-            bar.close()
-        else:
-            bar.update(n)
-
-    return update
-
-
 def download(
     url: str,
     dest: Path,
     sha256: str | None = None,
-    progress: bool = True,
+    progress: Progress | bool = True,
     timeout: float = 60.0,
 ) -> str:
     """Download ``url`` to ``dest`` (resuming ``dest.part``), verify it, and return its sha256.
 
-    The file appears at ``dest`` only when complete and verified. When the expected hash is not known
+    ``progress``: True a tqdm bar in bytes (cleared when done), False none, or a
+    :class:`~vostool.progress.Progress`. The file appears at ``dest`` only when complete and verified. When the expected hash is not known
     the computed one is stored beside the file (``dest.sha256``) and later loads are checked against it.
     """
     dest = Path(dest)
@@ -83,7 +69,8 @@ def download(
             start = have if resumed else 0
             length = response.headers.get("Content-Length")
             total = start + int(length) if length and length.isdigit() else None
-            update = _default_progress(total, start, dest.name) if progress else (lambda n: None)
+            bar = reporter(progress, leave=False)
+            bar.start(total, dest.name, unit="B", done=start)
             try:
                 with open(part, mode) as f:
                     while True:
@@ -91,13 +78,13 @@ def download(
                         if not block:
                             break
                         f.write(block)
-                        update(len(block))
+                        bar.advance(len(block))
             except (OSError, urllib.error.URLError) as exc:
                 raise WeightsError(
                     f"download of {url} was interrupted ({exc}); run the command again to resume"
                 ) from None
             finally:
-                update(-1)
+                bar.stop()
             if total is not None and part.stat().st_size != total:
                 raise WeightsError(
                     f"download of {url} ended early ({part.stat().st_size} of {total} bytes); run again to resume"
@@ -138,7 +125,7 @@ def url_entry(url: str, method: str) -> NamedWeights:
     return NamedWeights(url, method, url, f"url-{key}-{base}", f"downloaded from {url}")
 
 
-def fetch_named(entry: NamedWeights, progress: bool = True) -> Path:
+def fetch_named(entry: NamedWeights, progress: Progress | bool = True) -> Path:
     """Path of named weights in the cache, downloading them first if needed (from the mirror when
     ``$VOSTOOL_WEIGHTS_MIRROR`` is set; the checksum rules are the same)."""
     path = cached_path(entry)

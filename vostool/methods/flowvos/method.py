@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import nn
 
 from vostool.errors import WeightsError
 from vostool.methods.base import Checkpoint, Method
+from vostool.methods.flowvos.card import CARD
 from vostool.methods.flowvos.flow import FlowRegressor
-from vostool.methods.flowvos.recipe import FlowVOSRecipe
+from vostool.methods.flowvos.options import FlowVOSOptions
 from vostool.methods.stm.convert import has_flow_module, read_state_dict, third_channel_of
 from vostool.methods.stm.method import finish_network
 from vostool.methods.stm.network import STMNetwork
-from vostool.methods.stm.options import STMOptions, _opt
-
-
-@dataclass(frozen=True)
-class FlowVOSOptions(STMOptions):
-    method_name = "flowvos"
-
-    third_channel: Literal["others", "background"] = _opt(
-        "background", "memory encoder's third input: background = 1 - own mask (STM-cycle, FlowVOS), others = "
-        "union of the other objects (STM); set by the weights", arch=True)
 
 
 class FlowVOSNetwork(STMNetwork):
@@ -57,9 +47,9 @@ class FlowVOS(Method):
     240 by default (the authors' 240x427). No weights are public.
     """
 
-    name = "flowvos"
-    Options = FlowVOSOptions
-    Recipe = FlowVOSRecipe
+    name = CARD.name
+    Options = CARD.options
+    Recipe = CARD.recipe
     default_size = 240
 
     @classmethod

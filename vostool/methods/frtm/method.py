@@ -10,8 +10,8 @@ from torch import nn
 from vostool.errors import WeightsError
 from vostool.methods.backbones import ResNetBackbone, stage_channels
 from vostool.methods.base import Checkpoint, Method
+from vostool.methods.frtm.card import CARD
 from vostool.methods.frtm.options import FRTMOptions
-from vostool.methods.frtm.recipe import FRTM_DEMO, FRTMRecipe
 from vostool.methods.frtm.segnet import FRTM_TO_TORCHVISION, TARGET_STAGE, SegNetwork
 
 _BACKBONE_BY_CHANNELS = {1024: "resnet101", 256: "resnet18"}
@@ -52,11 +52,11 @@ class FRTM(Method):
     are merged with the authors' code variant of soft aggregation (``merge=frtm``) by default.
     """
 
-    name = "frtm"
-    Options = FRTMOptions
-    Recipe = FRTMRecipe
+    name = CARD.name
+    Options = CARD.options
+    Recipe = CARD.recipe
     # `vostool weights build-demo frtm` (vostool.training.demo) trains this recipe.
-    demo_training = FRTM_DEMO
+    demo_training = CARD.demo
     completed_prefixes = ("backbone.",)
 
     @classmethod

@@ -1,4 +1,5 @@
-"""FRTM's training recipe: the authors' train.py (paper section 3.3, ../shared/specs/frtm.md A.7)."""
+"""FRTM's training recipe: the authors' ``train.py`` and ``lib/training.py``
+(``andr345/frtm-vos`` commit e994ac2; Robinson et al., CVPR 2020, section 3.3)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """FRTM's segmentation network ("refiner"): TSE, RRB and CAB blocks per level, then the upsampler.
 
-Parameter names equal the authors' (``TSE.layer5.reduce.0.weight`` …, see
-../shared/specs/keys/frtm_refiner_rn101.txt without the ``refiner.`` prefix), so their checkpoints
+Parameter names equal the authors' (``TSE.layer5.reduce.0.weight`` …, the released
+``andr345/frtm-vos`` checkpoints at commit e994ac2 without the ``refiner.`` prefix), so their checkpoints
 load strictly. Level names are FRTM's, shifted by one from torchvision: FRTM ``layer5`` is
 torchvision ``layer4`` (stride 32) … FRTM ``layer2`` is torchvision ``layer1`` (stride 4).
 """

@@ -9,9 +9,9 @@ from torch import nn
 
 from vostool.errors import WeightsError
 from vostool.methods.base import Checkpoint, Method
+from vostool.methods.munet.card import CARD
 from vostool.methods.munet.network import NEW_PREFIXES, MUNetNetwork, stm_init_state
 from vostool.methods.munet.options import MUNetOptions
-from vostool.methods.munet.recipe import MUNetRecipe
 from vostool.methods.stm.method import STM, finish_network
 
 STM_PREFIX = "stm:"
@@ -42,9 +42,9 @@ class MUNet(Method):
     ``motion=false`` builds the paper's ablation baseline without the MU-Layer and MSAM.
     """
 
-    name = "munet"
-    Options = MUNetOptions
-    Recipe = MUNetRecipe
+    name = CARD.name
+    Options = CARD.options
+    Recipe = CARD.recipe
     init_methods = ("stm",)
 
     @classmethod

@@ -2,7 +2,8 @@
 and MSAM, the motion-aware spatial attention that fuses the motion feature into the semantic one.
 
 Paper: Sun et al., MUNet, sections 3.2-3.3 and Table 1. No code was released; what the paper leaves
-open is decided in ../shared/specs/munet.md and marked "choice" here.
+open is decided as close to STM (Oh et al., ICCV 2019) as possible, documented in docs/methods.md,
+and marked "choice" here.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """MUNet's options: STM's inference settings plus the MU-Layer's and MSAM's choices.
 
-Every default is the paper's statement or, where it is silent, the choice of
-../shared/specs/munet.md; the alternatives are the paper's printed variants or its ablations.
+Every default is the paper's statement (Sun et al., sections 3.1-3.5) or, where it is silent, a choice
+that keeps MUNet closest to STM (docs/methods.md); the alternatives are the paper's printed variants or
+its ablations.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""MUNet's training recipe (paper section 3.5; choices where it is silent from ../shared/specs/munet.md)."""
+"""MUNet's training recipe (Sun et al., paper section 3.5; no code was released, so
+where the paper is silent the choices follow STM's and are documented in docs/methods.md)."""
 
 from __future__ import annotations
 

@@ -9,9 +9,9 @@ from torch import nn
 
 from vostool.errors import WeightsError
 from vostool.methods.base import Checkpoint, Method
+from vostool.methods.rgmp.card import CARD
 from vostool.methods.rgmp.network import RGMPNetwork
 from vostool.methods.rgmp.options import RGMPOptions
-from vostool.methods.rgmp.recipe import RGMPRecipe
 from vostool.state_dicts import load_state_strict
 
 _PROBE = "Encoder.conv1_p.weight"  # the mask convolution: only RGMP's encoder has it
@@ -27,9 +27,9 @@ class RGMP(Method):
     objects run as separate streams plus a background stream, merged by soft aggregation.
     """
 
-    name = "rgmp"
-    Options = RGMPOptions
-    Recipe = RGMPRecipe
+    name = CARD.name
+    Options = CARD.options
+    Recipe = CARD.recipe
 
     @classmethod
     def build_network(cls, options: RGMPOptions, pretrained_backbone: bool = False) -> nn.Module:

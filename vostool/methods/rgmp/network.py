@@ -2,7 +2,7 @@
 
 ``RGMPNetwork`` holds ``Encoder`` and ``Decoder`` exactly as the authors' ``RGMP`` module does, so a
 state dict in vostool's names is the authors' checkpoint without the ``module.`` prefix of
-``nn.DataParallel`` (see ../shared/specs/keys/rgmp.txt). Like the original, the network has no single
+``nn.DataParallel`` (``seoungwugoh/RGMP`` commit 652b6f7, ``model.py``). Like the original, the network has no single
 forward pass: inference and training call ``Encoder`` and ``Decoder`` themselves (the reference
 stream's ``r5`` is computed once and reused).
 

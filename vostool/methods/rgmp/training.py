@@ -1,4 +1,5 @@
-"""RGMP's training (paper section 3.2; the authors released no training code, see ../shared/specs/rgmp.md B.5).
+"""RGMP's training (Oh et al., CVPR 2018, section 3.2; ``seoungwugoh/RGMP`` at commit
+652b6f7 releases inference code only, so training follows the paper).
 
 Everything trains except the encoder's BatchNorm (frozen, in eval mode, as at inference;
 ``bn_affine`` trains its scale and shift, never its statistics; ``freeze_bn=false`` trains all of it on

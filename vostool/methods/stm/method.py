@@ -9,10 +9,10 @@ from torch import nn
 
 from vostool.errors import WeightsError
 from vostool.methods.base import Checkpoint, Method
+from vostool.methods.stm.card import CARD
 from vostool.methods.stm.convert import has_flow_module, read_state_dict, third_channel_of
 from vostool.methods.stm.network import STMNetwork
 from vostool.methods.stm.options import STMOptions
-from vostool.methods.stm.recipe import STMRecipe
 
 
 def finish_network(network: STMNetwork, pretrained_backbone: bool) -> nn.Module:
@@ -36,9 +36,9 @@ class STM(Method):
     NeurIPS 2020), whose third encoder input is the object's own background.
     """
 
-    name = "stm"
-    Options = STMOptions
-    Recipe = STMRecipe
+    name = CARD.name
+    Options = CARD.options
+    Recipe = CARD.recipe
 
     @classmethod
     def build_network(cls, options: STMOptions, pretrained_backbone: bool = False) -> nn.Module:

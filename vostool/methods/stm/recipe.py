@@ -1,4 +1,6 @@
-"""STM's training recipe: STM-cycle's public one (``lyxok1/STM-Training``, ../shared/specs/stm_flowvos.md §3, §4.3).
+"""STM's training recipe: STM-cycle's public one (``lyxok1/STM-Training`` commit 4ac2681,
+``train.py``, ``config.yaml``; Li et al., NeurIPS 2020), as FlowVOS uses it (``juliagong/flowvos`` commit
+4cf77d9, ``stm/train.py``).
 
 The original STM has no public training code; STM-cycle's is the closest runnable recipe and the one
 FlowVOS builds on, so ``vostool train stm`` uses it (STM's own third encoder input stays the default:

@@ -8,10 +8,10 @@ import torch
 from torch import nn
 
 from vostool.methods.base import Checkpoint, Method
+from vostool.methods.tvos.card import CARD
 from vostool.methods.tvos.convert import convert_checkpoint
 from vostool.methods.tvos.model import TVOSNetwork
 from vostool.methods.tvos.options import TVOSOptions
-from vostool.methods.tvos.recipe import TVOS_DEMO, TVOSRecipe
 
 
 class TVOS(Method):
@@ -23,11 +23,11 @@ class TVOS(Method):
     All objects are propagated together.
     """
 
-    name = "tvos"
-    Options = TVOSOptions
-    Recipe = TVOSRecipe
+    name = CARD.name
+    Options = CARD.options
+    Recipe = CARD.recipe
     # --weights demo: the learning proof's setting (docs/benchmarks.md), cut to 5 minutes.
-    demo_training = TVOS_DEMO
+    demo_training = CARD.demo
 
     @classmethod
     def build_network(cls, options: TVOSOptions, pretrained_backbone: bool = False) -> nn.Module:
