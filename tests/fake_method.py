@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from vostool.methods.base import Checkpoint, Method, Session, new_object_ids, one_hot_labels
+from vostool.methods.base import Checkpoint, Method, Session, one_hot_labels
 
 
 @dataclass(frozen=True)
@@ -28,15 +28,14 @@ class CopySession(Session):
         if self.frames == self.method.options.fail_at:
             raise RuntimeError("synthetic failure")
         self.frames += 1
-        new = new_object_ids(mask, self.object_ids)
-        if new:
-            self.object_ids = self.object_ids + tuple(new)
-            keep = torch.isin(mask, torch.tensor(new))
-            base = self.labels if self.labels is not None else torch.zeros_like(mask)
-            self.labels = torch.where(keep, mask, base)
-        if self.labels is None:
-            return torch.ones((1, *frame.shape[-2:]))
-        return one_hot_labels(self.labels, self.object_ids)
+        return super().step(frame, mask)
+
+    def advance(self, frame, given):
+        if given.new_ids:
+            keep = torch.isin(given.mask, torch.tensor(given.new_ids))
+            base = self.labels if self.labels is not None else torch.zeros_like(given.mask)
+            self.labels = torch.where(keep, given.mask, base)
+        return one_hot_labels(self.labels, given.object_ids)
 
 
 class CopyMethod(Method):

@@ -4,179 +4,28 @@ A :class:`Method` owns the network and the options and is shared by all videos. 
 holds all state of one video; frames are fed in order through :meth:`Session.step`, which returns a
 ``(1+K, H, W)`` distribution (channel 0 = background, channel k = ``object_ids[k-1]``).
 
-Masks may arrive on any frame: the first frame must bring at least one object, later frames may
+Masks may arrive on any frame: frames before the first mask are all background, later frames may
 introduce objects that were not seen before (YouTube-VOS style) and correct objects already tracked.
 On a frame that gives objects (new or corrected), their pixels are exactly the given mask, and a
 corrected object's method state re-anchors on it (method-specific, docs/methods.md "Corrections").
-Tracked ids absent from a later mask keep tracking: a mask says only what it shows.
-
-:class:`PerObjectSession` is the shared machinery for methods that model one object at a time
-(FRTM, STM-like methods): it computes the per-frame work once (``encode``), asks every object for its
-foreground probability, merges them with :mod:`vostool.aggregate` and feeds the merged maps back.
+Tracked ids absent from a later mask keep tracking: a mask says only what it shows. The sessions and
+their shared bookkeeping live in :mod:`vostool.methods.session` (re-exported here).
 """
 
 from __future__ import annotations
 
 import abc
-import functools
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from vostool.aggregate import BackgroundRule, MergeRule, aggregate
+from vostool.methods.session import (PerObjectSession, Session, SingleObjectSession, corrected_object_ids,
+                                     new_object_ids, one_hot_labels)
 from vostool.state_dicts import Checkpoint, load_state_strict
 
-__all__ = ["Checkpoint", "Method", "PerObjectSession", "Session", "SingleObjectSession", "new_object_ids", "one_hot_labels"]
-
-
-def new_object_ids(mask: torch.Tensor | None, known: tuple[int, ...]) -> list[int]:
-    """Ids present in ``mask`` ((H, W) integer labels) that are not in ``known``, ascending."""
-    if mask is None:
-        return []
-    present = torch.unique(mask).tolist()
-    return [int(i) for i in present if i != 0 and int(i) not in known]
-
-
-def corrected_object_ids(mask: torch.Tensor | None, known: tuple[int, ...]) -> list[int]:
-    """Ids present in ``mask`` ((H, W) integer labels) that are already in ``known`` (corrections), ascending."""
-    if mask is None:
-        return []
-    present = torch.unique(mask).tolist()
-    return [int(i) for i in present if i != 0 and int(i) in known]
-
-
-def one_hot_labels(mask: torch.Tensor, object_ids: tuple[int, ...]) -> torch.Tensor:
-    """(H, W) labels -> (1+K, H, W) float one-hot over (background, *object_ids)."""
-    channels = [mask == oid for oid in object_ids]
-    fg = torch.stack(channels).float() if channels else mask.new_zeros((0, *mask.shape), dtype=torch.float32)
-    bg = 1 - fg.sum(dim=0, keepdim=True).clamp(max=1)
-    return torch.cat([bg, fg], dim=0)
-
-
-def _without_autograd(step):
-    """``step`` run under ``torch.inference_mode()``: a session only infers (training goes through a
-    method's training module), and without autograd it keeps no graph: 1.6-2.6x less memory and
-    1.6-1.9x less time than the same loop with autograd on (TVOS and STM, 25 frames at 160x120)."""
-
-    @functools.wraps(step)
-    def step_without_autograd(self, frame, mask=None):
-        if torch.is_inference_mode_enabled():
-            return step(self, frame, mask)
-        with torch.inference_mode():
-            return step(self, frame, mask)
-
-    step_without_autograd.without_autograd = True
-    return step_without_autograd
-
-
-class Session(abc.ABC):
-    """All state of one video. Feed frames in order. ``step`` always runs without autograd."""
-
-    object_ids: tuple[int, ...] = ()
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        step = cls.__dict__.get("step")
-        if step is not None and not getattr(step, "__isabstractmethod__", False) \
-                and not getattr(step, "without_autograd", False):
-            cls.step = _without_autograd(step)
-
-    @abc.abstractmethod
-    def step(self, frame: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Process the next frame.
-
-        frame: (3, H, W) float RGB in [0, 1] on the method's device.
-        mask: (H, W) integer labels, required on the first frame. Later, ids not seen before start new
-        objects and ids already tracked are corrections (the output there is exactly the mask and the
-        method re-anchors on it); tracked ids absent from the mask keep tracking.
-        Returns (1+K, H, W) float probabilities summing to 1 over dim 0.
-        """
-
-
-class SingleObjectSession(abc.ABC):
-    """One object's state inside a :class:`PerObjectSession`."""
-
-    @abc.abstractmethod
-    def step(self, frame: torch.Tensor, features: Any) -> torch.Tensor:
-        """Foreground probability of this object: (H, W) float in [0, 1]."""
-
-    def observe(self, prob: torch.Tensor) -> None:
-        """Receive the merged (aggregated) probability of this object, (H, W). Default: ignore."""
-
-
-class PerObjectSession(Session):
-    """Runs one :class:`SingleObjectSession` per object on shared per-frame features, then merges.
-
-    Subclasses implement :meth:`start_object` and may override :meth:`encode` (work shared by all
-    objects, e.g. the backbone pass), :meth:`predict` (to batch objects together) and
-    :meth:`reanchor_object` (what a correction does to the method's state).
-    """
-
-    def __init__(self, merge: MergeRule = "soft", bg_rule: BackgroundRule = "min") -> None:
-        self.merge = merge
-        self.bg_rule = bg_rule
-        self.objects: dict[int, SingleObjectSession] = {}
-        self.object_ids = ()
-        self.frame_index = -1
-
-    def encode(self, frame: torch.Tensor) -> Any:
-        """Per-frame work shared by all objects. Default: none."""
-        return None
-
-    @abc.abstractmethod
-    def start_object(self, object_id: int, frame: torch.Tensor, features: Any, mask: torch.Tensor) -> SingleObjectSession:
-        """Create the state of an object first given on this frame. mask: (H, W) bool."""
-
-    def predict(self, frame: torch.Tensor, features: Any, objects: list[SingleObjectSession]) -> torch.Tensor:
-        """Foreground probabilities of ``objects``: (K, H, W). Default: one object at a time."""
-        return torch.stack([obj.step(frame, features) for obj in objects])
-
-    def reanchor_object(self, object_id: int, frame: torch.Tensor, features: Any, mask: torch.Tensor) -> None:
-        """A tracked object was given again on this frame (a correction): re-anchor its state on ``mask``
-        ((H, W) bool). Called instead of ``observe`` for that object, after the frame's prediction.
-        Default: the object observes the given mask as its merged estimate."""
-        self.objects[object_id].observe(mask.float())
-
-    def step(self, frame: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        self.frame_index += 1
-        height, width = frame.shape[-2:]
-        new_ids = new_object_ids(mask, self.object_ids)
-        old_ids = self.object_ids
-        if not old_ids and not new_ids:
-            return frame.new_ones((1, height, width), dtype=torch.float32)
-        features = self.encode(frame)
-        old_objects = [self.objects[oid] for oid in old_ids]
-        fg = self.predict(frame, features, old_objects).float() if old_objects else None
-        # -- corrections: tracked ids given again own their pixels and are exactly their mask --------
-        corrected = corrected_object_ids(mask, old_ids)
-        if corrected:
-            assert mask is not None and fg is not None
-            fg = fg * (~torch.isin(mask, torch.tensor(corrected, device=mask.device))).float()
-            for oid in corrected:
-                fg[old_ids.index(oid)] = (mask == oid).float()
-        # -- end corrections ---------------------------------------------------------------------------
-        if new_ids:
-            assert mask is not None
-            new_masks = torch.stack([mask == oid for oid in new_ids])
-            for oid, obj_mask in zip(new_ids, new_masks):
-                self.objects[oid] = self.start_object(oid, frame, features, obj_mask)
-            self.object_ids = old_ids + tuple(new_ids)
-            if fg is not None:
-                # Objects given on this frame own their pixels (FRTM tracker.py, YouTube-VOS protocol).
-                fg = fg * (~new_masks.any(dim=0)).float()
-        if fg is None:
-            return one_hot_labels(mask, self.object_ids)
-        if new_ids:
-            fg = torch.cat([fg, new_masks.float()], dim=0)
-        probs = aggregate(fg, self.merge, bg_rule=self.bg_rule)
-        for k, obj in enumerate(old_objects):
-            if old_ids[k] in corrected:  # corrections: re-anchor instead of learning from the estimate
-                assert mask is not None
-                self.reanchor_object(old_ids[k], frame, features, mask == old_ids[k])
-            else:
-                obj.observe(probs[1 + k])
-        return probs
+__all__ = ["Checkpoint", "Method", "PerObjectSession", "Session", "SingleObjectSession", "corrected_object_ids",
+           "new_object_ids", "one_hot_labels"]
 
 
 class Method(abc.ABC):

@@ -10,25 +10,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vostool.errors import ModelFailure
-from vostool.methods.base import PerObjectSession, SingleObjectSession
+from vostool.methods.session import PerObjectSession, SingleObjectSession, check_finite, non_finite
 from vostool.methods.frtm.augment import FirstFrameAugmenter
 from vostool.methods.frtm.segnet import FRTM_TO_TORCHVISION, TARGET_STAGE
 from vostool.methods.frtm.problems import BilinearStencil
 from vostool.methods.frtm.target_model import TargetModel
-
-
-def _failure(what: str) -> ModelFailure:
-    return ModelFailure(
-        f"FRTM produced non-finite values in {what}; with random (--untrained) weights this means the "
-        "network diverged, with real weights please report it"
-    )
-
-
-def _check_finite(t: torch.Tensor, what: str) -> torch.Tensor:
-    if not bool(torch.isfinite(t).all()):
-        raise _failure(what)
-    return t
 
 
 class FrameFeatures:
@@ -57,7 +43,7 @@ class FrameFeatures:
         """Raise ModelFailure for the first deferred check that found non-finite values."""
         pending, self._pending = self._pending, []
         if pending and not bool(torch.stack([flag for flag, _ in pending]).all()):
-            raise _failure(next(what for flag, what in pending if not bool(flag)))
+            raise non_finite("FRTM", "values in " + next(what for flag, what in pending if not bool(flag)))
 
     def uint8_image(self) -> np.ndarray:
         """(H, W, 3) uint8 RGB on the CPU, for OpenCV."""
@@ -68,9 +54,6 @@ class FRTMObject(SingleObjectSession):
     def __init__(self, session: "FRTMSession", target: TargetModel) -> None:
         self.session = session
         self.target = target
-
-    def step(self, frame: torch.Tensor, features: FrameFeatures) -> torch.Tensor:
-        return self.session.predict(frame, features, [self])[0]
 
     def observe(self, prob: torch.Tensor) -> None:
         self.target.update(prob)
@@ -101,14 +84,14 @@ class FRTMSession(PerObjectSession):
         if len(images) > 1:
             augmented = torch.from_numpy(images[1:]).to(frame.device).permute(0, 3, 1, 2).float()
             stage = network.backbone.run(network.normalize(augmented), TARGET_STAGE)[TARGET_STAGE]
-            samples = torch.cat([original, _check_finite(stage, "augmented first-frame features")])
+            samples = torch.cat([original, check_finite(stage, "FRTM", "values in the augmented first-frame features")])
         else:
             samples = original
         label_tensor = torch.from_numpy(labels).to(frame.device).unsqueeze(1)
         target = TargetModel(samples.shape[1], self.options, self._stencil(tuple(samples.shape[-2:]), tuple(frame.shape[-2:])),
                              self.method.device)
         target.initialize(samples, label_tensor)
-        _check_finite(target.filter, "the target model (first-frame optimisation)")
+        check_finite(target.filter, "FRTM", "values in the target model (first-frame optimisation)")
         return FRTMObject(self, target)
 
     def reanchor_object(self, object_id: int, frame: torch.Tensor, features: FrameFeatures, mask: torch.Tensor) -> None:
@@ -116,7 +99,7 @@ class FRTMSession(PerObjectSession):
         obj = self.objects[object_id]
         assert isinstance(obj, FRTMObject)
         obj.target.correct(mask)
-        _check_finite(obj.target.filter, "the target model (update on a corrected frame)")
+        check_finite(obj.target.filter, "FRTM", "values in the target model (update on a corrected frame)")
 
     def predict(self, frame: torch.Tensor, features: FrameFeatures, objects: list[SingleObjectSession]) -> torch.Tensor:
         if not self.options.refine:

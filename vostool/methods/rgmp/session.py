@@ -21,8 +21,7 @@ from __future__ import annotations
 import torch
 
 from vostool.aggregate import soft_aggregate
-from vostool.errors import ModelFailure
-from vostool.methods.base import Session, corrected_object_ids, new_object_ids, one_hot_labels
+from vostool.methods.session import Given, Session, one_hot_labels
 from vostool.methods.rgmp.geometry import Geometry
 from vostool.methods.rgmp.streams import StreamBank
 
@@ -51,69 +50,58 @@ class RGMPSession(Session):
         elif (height, width) != (self.geometry.height, self.geometry.width):
             raise ValueError(f"frame size changed from {self.geometry.height}x{self.geometry.width} to {height}x{width}")
 
-    @torch.no_grad()
-    def step(self, frame: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        new_ids = new_object_ids(mask, self.object_ids)
-        corrected = corrected_object_ids(mask, self.object_ids)  # corrections: tracked ids given again
-        if not self.object_ids and not new_ids:
-            return frame.new_ones((1, *frame.shape[-2:]), dtype=torch.float32)
+    def advance(self, frame: torch.Tensor, given: Given) -> torch.Tensor:
         self._setup(frame)
         geometry, bank = self.geometry, self.bank
         assert geometry is not None and bank is not None
         padded = geometry.pad_tensor(frame.float().unsqueeze(0))  # (1, 3, Hp, Wp), black borders
+        tracked = given.tracked
 
         fg = bg = None
-        if self.object_ids:
+        if tracked:
             assert self.previous is not None
-            keys: list = list(self.object_ids)
+            keys: list = list(tracked)
             guidance = self.previous
-            if self.multi_object:
+            if len(tracked) > 1:
                 keys.append(BACKGROUND)
                 guidance = torch.cat([guidance, guidance.sum(dim=0, keepdim=True)])
-            out = _check_finite(bank.propagate(padded, keys, guidance))
-            fg = out[:len(self.object_ids)]
+            out = bank.propagate(padded, keys, guidance)  # non-finite values reach the output (checked)
+            fg = out[:len(tracked)]
             bg = 1 - out[-1]  # the background stream, or 1 - the single object
 
-        if not new_ids and not corrected:
-            if self.multi_object:
+        if not given:
+            if len(tracked) > 1:
                 probs = soft_aggregate(fg, bg)
             else:
                 probs = torch.cat([bg.unsqueeze(0), fg])  # the single-object path: [1 - E, E]
             self.previous = probs[1:]
             return geometry.crop(probs)
 
-        assert mask is not None
-        given_ids = new_ids + corrected
-        given = geometry.pad_tensor(torch.stack([(mask == oid) for oid in given_ids]).float())
-        new_masks = given[:len(new_ids)]
+        assert given.mask is not None
+        given_ids = given.new_ids + given.corrected
+        masks = geometry.pad_tensor(torch.stack([(given.mask == oid) for oid in given_ids]).float())
+        new, corrected = masks[:len(given.new_ids)], masks[len(given.new_ids):]
         if fg is None:
-            probs = one_hot_labels(geometry.pad_tensor(mask), tuple(new_ids))
+            probs = one_hot_labels(geometry.pad_tensor(given.mask), tuple(given.new_ids))
         else:
             # Objects given on this frame (new or corrected) own their pixels and are exactly their mask.
-            free = 1 - given.amax(dim=0)
-            rows = [self.object_ids.index(oid) for oid in corrected]
-            fg = fg * free
-            fg[rows] = given[len(new_ids):]
-            probs = soft_aggregate(torch.cat([fg, new_masks]), bg * free)
-            probs[1:] *= free
-            probs[1 + torch.tensor(rows, dtype=torch.long)] = given[len(new_ids):]
-            probs[1 + len(self.object_ids):] = new_masks
-            probs[0] = (1 - probs[1:].sum(dim=0)).clamp(min=0)
-        self.object_ids = self.object_ids + tuple(new_ids)
-        self.reanchor(padded, {oid: given[k] for k, oid in enumerate(given_ids)}, probs)
+            merged = soft_aggregate(Given.own_pixels(fg, new, corrected, given.rows), bg * (1 - masks.amax(dim=0)))
+            probs = Given.exact(merged[:1 + len(tracked)], new, corrected, given.rows, recompute_background=True)
+        self.reanchor(padded, {oid: masks[k] for k, oid in enumerate(given_ids)}, probs, len(given.object_ids) > 1)
         self.previous = probs[1:]  # the next frame's guidance: the given masks for the given objects
         return geometry.crop(probs)
 
-    def reanchor(self, padded: torch.Tensor, masks: dict[int, torch.Tensor], probs: torch.Tensor) -> None:
+    def reanchor(self, padded: torch.Tensor, masks: dict[int, torch.Tensor], probs: torch.Tensor,
+                 multi_object: bool) -> None:
         """Objects given on this frame (new ones, and corrections of tracked ones) take it as their
         reference frame: ``masks`` id -> (Hp, Wp) given mask; probs (1+K, Hp, Wp) this frame's output.
 
-        The background stream (several objects) is re-encoded on the union of the output, since its
+        The background stream (``multi_object``: several objects after this frame) is re-encoded on the union of the output, since its
         reference no longer matches the objects' references.
         """
         assert self.bank is not None
         refs: dict = dict(masks)
-        if self.multi_object:
+        if multi_object:
             refs[BACKGROUND] = probs[1:].sum(dim=0).clamp(0, 1)
         self.bank.set(padded, refs)
 
@@ -129,11 +117,3 @@ def streams_per_pass(max_batch: int, device: torch.device) -> int:
         return max_batch
     return 0 if device.type == "cuda" else 1
 
-
-def _check_finite(t: torch.Tensor) -> torch.Tensor:
-    if not bool(torch.isfinite(t).all()):
-        raise ModelFailure(
-            "RGMP produced non-finite probabilities; with random (--untrained) weights this means the network "
-            "diverged, with real weights please report it"
-        )
-    return t

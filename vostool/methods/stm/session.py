@@ -22,8 +22,7 @@ import logging
 
 import torch
 
-from vostool.errors import ModelFailure
-from vostool.methods.base import PerObjectSession, SingleObjectSession
+from vostool.methods.session import PerObjectSession, SingleObjectSession
 from vostool.methods.stm.memory import MemoryBank
 from vostool.methods.stm.network import QueryFeatures, crop_padding, pad_to_multiple
 
@@ -61,9 +60,6 @@ class STMObject(SingleObjectSession):
     def __init__(self, session: "STMSession", row: int) -> None:
         self.session = session
         self.row = row  # index in session.object_ids
-
-    def step(self, frame: torch.Tensor, features: FrameState) -> torch.Tensor:
-        return self.session.predict(frame, features, [self])[0]
 
 
 class STMSession(PerObjectSession):
@@ -153,13 +149,8 @@ class STMSession(PerObjectSession):
         if rows != list(range(reads.shape[0])):
             reads = reads[rows]
         logits = self.network.read_and_decode(reads, query, features.padded_size, self.warp_masks(features, rows))
-        fg = crop_padding(torch.softmax(logits.float(), dim=1)[:, 1], features.pad)
-        if not bool(torch.isfinite(fg).all()):
-            raise ModelFailure(
-                f"{self.method.name} produced non-finite values; with random (--untrained) weights this means the "
-                "network diverged, with real weights please report it"
-            )
-        return fg
+        # Non-finite values reach the output, which Session.step checks.
+        return crop_padding(torch.softmax(logits.float(), dim=1)[:, 1], features.pad)
 
     # -- introspection (tests, benchmarks) ----------------------------------------------------------
     def memory_frames(self) -> dict[int, list[int]]:

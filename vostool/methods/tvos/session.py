@@ -18,8 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from vostool.errors import ModelFailure
-from vostool.methods.base import Session, corrected_object_ids, new_object_ids, one_hot_labels
+from vostool.methods.session import Given, Session, check_finite, one_hot_labels
 from vostool.methods.tvos.propagation import propagate
 from vostool.methods.tvos.sampler import oldest_needed, reference_frames, reference_sigmas
 
@@ -56,9 +55,7 @@ class TVOSSession(Session):
     def _embed(self, frame: torch.Tensor) -> torch.Tensor:
         """(3, H, W) in [0, 1] -> (h·w, 256) float32 embedding, h = ceil(H/8), w = ceil(W/8)."""
         x = frame.unsqueeze(0).contiguous(memory_format=torch.channels_last)
-        emb = self.method.network(x)[0]
-        if not bool(torch.isfinite(emb).all()):
-            raise ModelFailure("TVOS produced non-finite embeddings; with real weights please report it")
+        emb = check_finite(self.method.network(x)[0], "TVOS", "embeddings")
         h, w = emb.shape[-2:]
         self.grid = (h, w)
         return emb.permute(1, 2, 0).reshape(h * w, -1).float().contiguous()
@@ -84,37 +81,28 @@ class TVOSSession(Session):
             labels[: stored.shape[0], i * hw:(i + 1) * hw] = stored
         return propagate(refs, labels, features, self.grid, sigmas, opts.temperature, opts.chunk)
 
-    def step(self, frame: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def advance(self, frame: torch.Tensor, given: Given) -> torch.Tensor:
         height, width = frame.shape[-2:]
-        new_ids = new_object_ids(mask, self.object_ids)
-        corrected = corrected_object_ids(mask, self.object_ids)  # corrections: tracked ids given again
-        if not self.object_ids and not new_ids:
-            return frame.new_ones((1, height, width), dtype=torch.float32)
         self.t += 1
         features = self._embed(frame)
         if self.t == 0:
-            assert mask is not None
-            self.object_ids = tuple(new_ids)
-            probs = one_hot_labels(mask, self.object_ids)
+            assert given.mask is not None
+            probs = one_hot_labels(given.mask, given.object_ids)
             self._remember(0, features, self._soft_labels(probs))
             return probs
         pred = self._predict(features)
         probs = _upsample_normalised(pred, self.grid, (height, width))
-        if not new_ids and not corrected:
+        if not given:
             hard = F.one_hot(pred.argmax(dim=0), pred.shape[0]).t().float()
             self._remember(self.t, features, hard)
             return probs
+        mask = given.mask
         assert mask is not None
-        # Objects given on this frame (new or corrected) own their pixels and are exactly their mask.
-        new_masks = torch.stack([mask == oid for oid in new_ids]).float() if new_ids else probs[:0]
-        given = torch.isin(mask, torch.tensor(new_ids + corrected, device=mask.device)).unsqueeze(0)
-        probs = torch.cat([probs * ~given, new_masks], dim=0)
-        if corrected:
-            for oid in corrected:
-                probs[1 + self.object_ids.index(oid)] = (mask == oid).float()
-            # a corrected object's estimate outside its mask goes to the background
-            probs[0] = (1 - probs[1:].sum(dim=0)).clamp(min=0)
-        self.object_ids = self.object_ids + tuple(new_ids)
+        # Objects given on this frame (new or corrected) own their pixels and are exactly their mask; a
+        # corrected object's estimate outside its mask goes to the background.
+        new = torch.stack([mask == oid for oid in given.new_ids]).float() if given.new_ids else probs[:0]
+        corrected = torch.stack([mask == oid for oid in given.corrected]).float() if given.corrected else probs[:0]
+        probs = Given.exact(probs, new, corrected, given.rows, recompute_background=bool(given.corrected))
         self.reanchor(features, probs)
         return probs
 
