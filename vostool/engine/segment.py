@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +21,10 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from vostool import __version__
 from vostool.aggregate import probs_to_labels
-from vostool.devices import autocast, check_precision, device_name, resolve_device
+from vostool.engine.record import RUN_FILE, build_run_record
+from vostool.engine.timing import StepTimer
+from vostool.devices import autocast, check_precision, resolve_device
 from vostool.errors import OptionError
 from vostool.io.exports import ExportOptions  # issue 19 outputs
 from vostool.io.mask_schedule import prepare_masks, unused_masks_error
@@ -40,7 +40,6 @@ from vostool.registry import get_method_class
 from vostool.resize_rules import rules_for
 
 log = logging.getLogger("vostool")
-RUN_FILE = "vostool-run.json"
 
 
 @dataclass
@@ -75,22 +74,6 @@ def processing_size(height: int, width: int, size: int) -> tuple[int, int]:
         return height, width
     scale = size / min(height, width)
     return max(1, round(height * scale)), max(1, round(width * scale))
-
-
-def _versions() -> dict[str, str]:
-    import av
-    import PIL
-    import torchvision
-
-    versions = {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
-                "av": av.__version__, "numpy": np.__version__, "pillow": PIL.__version__}
-    try:
-        import cv2
-
-        versions["opencv"] = cv2.__version__
-    except ImportError:
-        pass
-    return versions
 
 
 def segment_video(
@@ -274,80 +257,16 @@ def segment_video(
     finally:
         reporter.stop()
         total = time.perf_counter() - started
-        run = {
-            "vostool_version": __version__,
-            "status": status,
-            "started": started_at.isoformat(timespec="seconds"),
-            "method": {
-                "name": model.name,
-                "options": _options_dict(model.options),
-                "weights": model.weights_source,
-                "weights_sha256": model.weights_sha256,
-            },
-            "input": {
-                "video": str(video),
-                "kind": info.kind,
-                "width": info.width,
-                "height": info.height,
-                "fps": float(info.fps) if info.fps else None,
-                "masks": mask_files,
-            },
-            "processing": {"height": proc[0], "width": proc[1], "device": device_name(torch_device), "precision": precision,
-                           "size_note": size_note},
-            "output": {
-                "dir": str(out_path) if out_path else None,
-                "overlay": str(overlay_path) if overlay_path else None,
-                "palette": "input" if palette is not None else "davis",
-                "exports": [writer.describe() for writer in extra_writers],  # issue 19 outputs
-            },
-            "object_ids": list(session.object_ids),
-            "frames": frames,
-            "seconds": {"total": round(total, 4), "loop": round(loop_seconds, 4), "model": round(model_seconds, 4),
-                        "first_frame": round(first_frame_seconds, 4)},
-            "versions": _versions(),
-            "warnings": warnings,
-        }
+        run = build_run_record(
+            status=status, started_at=started_at, model=model, video=video, info=info, mask_files=mask_files,
+            proc=proc, device=torch_device, precision=precision, size_note=size_note, out_path=out_path,
+            overlay_path=overlay_path, palette_from_input=palette is not None,
+            exports=[writer.describe() for writer in extra_writers], object_ids=session.object_ids, frames=frames,
+            seconds={"total": total, "loop": loop_seconds, "model": model_seconds, "first_frame": first_frame_seconds},
+            warnings=warnings)
         if out_path is not None and out_path.is_dir():
             atomic_save(out_path / RUN_FILE, lambda tmp: tmp.write_text(json.dumps(run, indent=2) + "\n"))
     if out_path is not None and overwrite and png_writer is not None and not start_frame:
         remove_stale(out_path, set(png_writer.written))
     return SegmentResult(frames, tuple(session.object_ids), out_path, overlay_path, proc, total, loop_seconds,
                          model_seconds, first_frame_seconds, warnings, run, frame_model_seconds, frame_done_seconds)
-
-
-class StepTimer:
-    """Times ``Session.step``: CUDA events on the GPU (no extra synchronisation), a clock on the CPU."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
-        if self.cuda:
-            self._start = torch.cuda.Event(enable_timing=True)
-            self._end = torch.cuda.Event(enable_timing=True)
-
-    def start(self) -> None:
-        if self.cuda:
-            self._start.record()
-        else:
-            self._t0 = time.perf_counter()
-
-    def stop(self) -> None:
-        if self.cuda:
-            self._end.record()
-        else:
-            self._elapsed = time.perf_counter() - self._t0
-
-    def seconds(self) -> float:
-        """The last step's duration; on CUDA this waits for the end event."""
-        if self.cuda:
-            self._end.synchronize()
-            return self._start.elapsed_time(self._end) / 1000
-        return self._elapsed
-
-
-def _options_dict(options: Any) -> dict[str, Any]:
-    from vostool.options import options_to_dict
-
-    try:
-        return options_to_dict(options)
-    except TypeError:
-        return {}
