@@ -1,11 +1,10 @@
 """Segment a video: frames in, a method's Session in the middle, label PNGs and an overlay out.
 
-For each frame the engine resizes to the processing size (short side ``size``, by default the
-method's: 480, FlowVOS 240) by the method's resize rules (vostool.resize_rules), calls
-``session.step``, resizes the probabilities back by the same rules, takes
-the argmax as labels (object ids as the user gave them) and hands them to the writers. Objects
-introduced or corrected on a frame keep exactly their given mask at the original resolution. Decoding and writing
-run on background threads.
+Inputs are checked up front, then the one frame loop (:func:`vostool.engine.loop.run_session`: resize
+to the processing size by the method's resize rules, ``session.step``, probabilities back, labels with
+the given masks exact) runs, and this module hands each frame's labels to the writers. The processing
+size is the short side ``size``, by default the method's (480, FlowVOS 240). Decoding and writing run
+on background threads.
 """
 
 from __future__ import annotations
@@ -16,21 +15,18 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
-import numpy as np
-import torch
-
-from vostool.aggregate import probs_to_labels
+from vostool.engine.loop import FrameResult, run_session
 from vostool.engine.record import RUN_FILE, build_run_record
 from vostool.engine.timing import StepTimer
-from vostool.devices import autocast, check_precision, resolve_device
+from vostool.devices import check_precision, resolve_device
 from vostool.errors import OptionError
 from vostool.io.exports import ExportOptions  # issue 19 outputs
 from vostool.io.mask_schedule import prepare_masks, unused_masks_error
 from vostool.io.masks import atomic_save, davis_palette
 from vostool.io.outputs import check_outputs, create_outputs, remove_stale
-from vostool.io.video import DecodeReport, iter_frames, probe
+from vostool.io.video import DecodeReport, Frame, iter_frames, probe
 from vostool.io.writers import OverlayVideoWriter, PngSequenceWriter
 from vostool.methods.base import Method
 from vostool.preflight import check_disk_space, check_fps, choose_size
@@ -171,7 +167,6 @@ def segment_video(
         if overlay_path is not None else None
     )
     session = model.new_session()
-    resize = proc != info.size
     model_seconds = 0.0
     first_frame_seconds = 0.0
     frames = 0
@@ -179,62 +174,50 @@ def segment_video(
     decoded = DecodeReport()
     expected = info.num_frames if max_frames is None else min(max_frames, info.num_frames or max_frames)
     reporter.start(expected, f"{model.name} {Path(video).name}")
-    timer = StepTimer(torch_device)
     frame_model_seconds: list[float] = []
     frame_done_seconds: list[float] = []
     loop_started = time.perf_counter()
     loop_seconds = 0.0
+
+    def stream() -> Iterator[Frame]:
+        for frame in iter_frames(info, allow_partial=allow_partial, report=decoded):
+            if max_frames is not None and frames >= max_frames:
+                break
+            if frame.index < start_frame:  # --from-frame: earlier outputs are kept (vostool.from_frame)
+                continue
+            yield frame
+
+    def write(result: FrameResult) -> None:
+        nonlocal frames, model_seconds, first_frame_seconds
+        frame, labels_np, elapsed = result.frame, result.labels, result.step_seconds
+        model_seconds += elapsed
+        frame_model_seconds.append(elapsed)
+        if frames == 0:
+            first_frame_seconds = elapsed
+        if png_writer is not None:
+            png_writer.write(frame.name, labels_np)
+        if overlay_writer is not None:
+            overlay_writer.write(frame.image, labels_np, frame.pts)
+        # --- issue 19 outputs: per frame (begin); probs is (1+K, H, W) at the output size here ---
+        if extra_writers:
+            soft_np = result.probs[1:].cpu().numpy() if needs_probs else None
+            for writer in extra_writers:
+                writer.write(frame.index, frame.name, labels_np, soft_np, session.object_ids, frame.pts)
+        # --- issue 19 outputs: per frame (end) ---
+        frames += 1
+        frame_done_seconds.append(time.perf_counter() - loop_started)
+        reporter.advance(1)
+
     try:
-        with torch.inference_mode(), autocast(torch_device, precision):
-            for frame in iter_frames(info, allow_partial=allow_partial, report=decoded):
-                if max_frames is not None and frames >= max_frames:
-                    break
-                if frame.index < start_frame:  # --from-frame: earlier outputs are kept (vostool.from_frame)
-                    continue
-                image = torch.from_numpy(frame.image).to(torch_device, non_blocking=True)
-                x = image.permute(2, 0, 1).float().div_(255)
-                if resize:
-                    x = rules.frame(x, proc)
-                given = schedule.pop(frame.index, None)
-                mask_t = torch.from_numpy(given.processing).to(torch_device) if given is not None else None
-                timer.start()
-                probs = session.step(x, mask_t)
-                timer.stop()
-                probs = probs.float()
-                if resize:
-                    probs = rules.probs(probs, info.size)
-                labels = probs_to_labels(probs, session.object_ids)
-                if given is not None:
-                    exact = torch.from_numpy(given.labels).to(labels.device)
-                    ids = torch.tensor(given.ids, dtype=labels.dtype, device=labels.device)  # new and corrected
-                    labels = torch.where(torch.isin(labels, ids), torch.zeros_like(labels), labels)
-                    labels = torch.where(exact > 0, exact, labels)
-                labels_np = labels.cpu().numpy()
-                elapsed = timer.seconds()  # after the copy to the host, which waits for the device
-                model_seconds += elapsed
-                frame_model_seconds.append(elapsed)
-                if frames == 0:
-                    first_frame_seconds = elapsed
-                if png_writer is not None:
-                    png_writer.write(frame.name, labels_np)
-                if overlay_writer is not None:
-                    overlay_writer.write(frame.image, labels_np, frame.pts)
-                # --- issue 19 outputs: per frame (begin); probs is (1+K, H, W) at the output size here ---
-                if extra_writers:
-                    soft_np = probs[1:].cpu().numpy() if needs_probs else None
-                    for writer in extra_writers:
-                        writer.write(frame.index, frame.name, labels_np, soft_np, session.object_ids, frame.pts)
-                # --- issue 19 outputs: per frame (end) ---
-                frames += 1
-                frame_done_seconds.append(time.perf_counter() - loop_started)
-                reporter.advance(1)
-            # >>> robust (issue 21): no given mask fell on a frame; known only now when the count was not
-            if (unused := unused_masks_error(schedule, frames, len(session.object_ids))) is not None:
-                raise unused
-            # <<< robust
-            if decoded.truncated:
-                status = f"partial: {decoded.read} of {decoded.announced} frames (the video ends early; --allow-partial)"
-                log.warning(f"{Path(video).name}: {status}")
+        run_session(session, stream(), schedule, write, device=torch_device, precision=precision, size=proc,
+                    rules=rules, timer=StepTimer(torch_device))
+        # >>> robust (issue 21): no given mask fell on a frame; known only now when the count was not
+        if (unused := unused_masks_error(schedule, frames, len(session.object_ids))) is not None:
+            raise unused
+        # <<< robust
+        if decoded.truncated:
+            status = f"partial: {decoded.read} of {decoded.announced} frames (the video ends early; --allow-partial)"
+            log.warning(f"{Path(video).name}: {status}")
         if png_writer is not None:
             png_writer.close()
         if overlay_writer is not None:
