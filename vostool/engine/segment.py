@@ -19,7 +19,7 @@ from typing import Any, Iterator, Mapping
 
 from vostool.engine.loop import FrameResult, run_session
 from vostool.engine.record import RUN_FILE, build_run_record
-from vostool.engine.timing import StepTimer
+from vostool.engine.timing import FrameTimes
 from vostool.devices import check_precision, resolve_device
 from vostool.errors import OptionError
 from vostool.io.exports import ExportOptions  # issue 19 outputs
@@ -167,16 +167,12 @@ def segment_video(
         if overlay_path is not None else None
     )
     session = model.new_session()
-    model_seconds = 0.0
-    first_frame_seconds = 0.0
     frames = 0
     status = "ok"
     decoded = DecodeReport()
     expected = info.num_frames if max_frames is None else min(max_frames, info.num_frames or max_frames)
     reporter.start(expected, f"{model.name} {Path(video).name}")
-    frame_model_seconds: list[float] = []
-    frame_done_seconds: list[float] = []
-    loop_started = time.perf_counter()
+    times = FrameTimes(torch_device)  # its StepTimer is run_session's hook around Session.step
     loop_seconds = 0.0
 
     def stream() -> Iterator[Frame]:
@@ -188,12 +184,8 @@ def segment_video(
             yield frame
 
     def write(result: FrameResult) -> None:
-        nonlocal frames, model_seconds, first_frame_seconds
-        frame, labels_np, elapsed = result.frame, result.labels, result.step_seconds
-        model_seconds += elapsed
-        frame_model_seconds.append(elapsed)
-        if frames == 0:
-            first_frame_seconds = elapsed
+        nonlocal frames
+        frame, labels_np = result.frame, result.labels
         if png_writer is not None:
             png_writer.write(frame.name, labels_np)
         if overlay_writer is not None:
@@ -205,12 +197,12 @@ def segment_video(
                 writer.write(frame.index, frame.name, labels_np, soft_np, session.object_ids, frame.pts)
         # --- issue 19 outputs: per frame (end) ---
         frames += 1
-        frame_done_seconds.append(time.perf_counter() - loop_started)
+        times.done(result.step_seconds)
         reporter.advance(1)
 
     try:
         run_session(session, stream(), schedule, write, device=torch_device, precision=precision, size=proc,
-                    rules=rules, timer=StepTimer(torch_device))
+                    rules=rules, timer=times.timer)
         # >>> robust (issue 21): no given mask fell on a frame; known only now when the count was not
         if (unused := unused_masks_error(schedule, frames, len(session.object_ids))) is not None:
             raise unused
@@ -224,7 +216,7 @@ def segment_video(
             overlay_writer.close()
         for writer in extra_writers:  # issue 19 outputs
             writer.close()
-        loop_seconds = time.perf_counter() - loop_started
+        loop_seconds = times.loop_seconds()
     except BaseException as exc:
         status = f"failed: {type(exc).__name__}: {exc}"
         if png_writer is not None:
@@ -245,11 +237,13 @@ def segment_video(
             proc=proc, device=torch_device, precision=precision, size_note=size_note, out_path=out_path,
             overlay_path=overlay_path, palette_from_input=palette is not None,
             exports=[writer.describe() for writer in extra_writers], object_ids=session.object_ids, frames=frames,
-            seconds={"total": total, "loop": loop_seconds, "model": model_seconds, "first_frame": first_frame_seconds},
+            seconds={"total": total, "loop": loop_seconds, "model": times.model_seconds,
+                     "first_frame": times.first_frame_seconds},
             warnings=warnings)
         if out_path is not None and out_path.is_dir():
             atomic_save(out_path / RUN_FILE, lambda tmp: tmp.write_text(json.dumps(run, indent=2) + "\n"))
     if out_path is not None and overwrite and png_writer is not None and not start_frame:
         remove_stale(out_path, set(png_writer.written))
     return SegmentResult(frames, tuple(session.object_ids), out_path, overlay_path, proc, total, loop_seconds,
-                         model_seconds, first_frame_seconds, warnings, run, frame_model_seconds, frame_done_seconds)
+                         times.model_seconds, times.first_frame_seconds, warnings, run, times.step_seconds,
+                         times.done_seconds)

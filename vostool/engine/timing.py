@@ -34,3 +34,30 @@ class StepTimer:
             self._end.synchronize()
             return self._start.elapsed_time(self._end) / 1000
         return self._elapsed
+
+
+class FrameTimes:
+    """Per-frame timings of one run, for ``SegmentResult`` and benchmark-fps: the step time of each frame
+    (from the :class:`StepTimer` hook of ``run_session``) and the loop clock when each frame was done."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.timer = StepTimer(device)  # the hook run_session calls around Session.step
+        self.started = time.perf_counter()
+        self.step_seconds: list[float] = []
+        self.done_seconds: list[float] = []
+
+    def done(self, step_seconds: float) -> None:
+        """A frame went to the writers after ``step_seconds`` in Session.step."""
+        self.step_seconds.append(step_seconds)
+        self.done_seconds.append(time.perf_counter() - self.started)
+
+    @property
+    def model_seconds(self) -> float:
+        return sum(self.step_seconds, 0.0)
+
+    @property
+    def first_frame_seconds(self) -> float:
+        return self.step_seconds[0] if self.step_seconds else 0.0
+
+    def loop_seconds(self) -> float:
+        return time.perf_counter() - self.started
