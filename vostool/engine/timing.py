@@ -45,15 +45,13 @@ class FrameTimes:
         self.started = time.perf_counter()
         self.step_seconds: list[float] = []
         self.done_seconds: list[float] = []
+        self.model_seconds = 0.0  # the sum of step_seconds, in frame order
 
     def done(self, step_seconds: float) -> None:
         """A frame went to the writers after ``step_seconds`` in Session.step."""
         self.step_seconds.append(step_seconds)
+        self.model_seconds += step_seconds
         self.done_seconds.append(time.perf_counter() - self.started)
-
-    @property
-    def model_seconds(self) -> float:
-        return sum(self.step_seconds, 0.0)
 
     @property
     def first_frame_seconds(self) -> float:
