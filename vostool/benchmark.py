@@ -1,10 +1,12 @@
 """``vostool benchmark-fps``: speed numbers that say how they were measured.
 
 For every method and object count the same protocol runs: a warm-up session (not timed), then one
-or more sequences through :func:`vostool.engine.segment_video` with PNG writing, recording for each
-frame the time inside ``Session.step`` (CUDA events on the GPU) and the time the frame took end to
-end (decode + resize + step + labels + handing the PNG to its writer thread; the run's total also
-waits for the last files). From those:
+or more sequences through :func:`vostool.engine.segment_video` with PNG writing. Its one frame loop
+(:func:`vostool.engine.loop.run_session`) times ``Session.step`` with its hook (a
+:class:`vostool.engine.timing.StepTimer`: CUDA events on the GPU), and the engine records when each
+frame was done end to end (decode + resize + step + labels + handing the PNG to its writer thread;
+the run's total also waits for the last files): ``SegmentResult.frame_model_seconds`` and
+``frame_done_seconds``. From those:
 
 * ``first_frame_s``: initialisation (the first frame's step), reported separately;
 * ``model_ms`` / ``e2e_ms``: mean and median per later frame;

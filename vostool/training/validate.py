@@ -1,11 +1,12 @@
 """Validation during training: J&F of the method on held-out sequences, and of copying the first mask.
 
-Each sequence is segmented from its first frame's labels with a fresh :class:`Session`, frames at the
-recipe's training size (resized bilinearly, labels by nearest neighbour; native size when the recipe
-has none). Scores are those of ``vostool evaluate`` (vostool.evaluation.scoring) under the DAVIS 2017
-semi-supervised protocol: objects are the ids 1..N with N the
-largest id on the first frame, the first and last frames are not scored, J and F are averaged per
-object over frames, then over all objects of all sequences, and J&F is their mean (x100).
+Each sequence is segmented from its first frame's labels with a fresh :class:`Session` through the
+engine's frame loop (vostool.engine.loop.run_session), frames at the recipe's training size (resized
+bilinearly, labels by nearest neighbour; native size when the recipe has none). Scores are those of
+``vostool evaluate`` (vostool.evaluation.scoring) under the DAVIS 2017 semi-supervised protocol:
+objects are the ids 1..N with N the largest id on the first frame, the first and last frames are not
+scored, J and F are averaged per object over frames, then over all objects of all sequences, and J&F
+is their mean (x100).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 
 from vostool.data.clips import resize_clip
 from vostool.data.sources import Source, Video
-from vostool.devices import autocast
+from vostool.engine.loop import FrameResult, GivenLabels, InMemoryFrame, run_session
 from vostool.evaluation.scoring import score_label_arrays
 
 
@@ -82,18 +83,15 @@ def copy_baseline(videos: Sequence[Video], size: tuple[int, int] | None) -> Scor
 
 
 def segment_labels(method, frames: np.ndarray, first: np.ndarray, device: torch.device, precision: str) -> np.ndarray:
-    """Run one Session over (T, H, W, 3) uint8 frames from the first frame's (H, W) labels -> (T, H, W) uint8."""
-    from vostool.aggregate import probs_to_labels
-
-    session = method.new_session()
+    """Run one Session over (T, H, W, 3) uint8 frames from the first frame's (H, W) labels -> (T, H, W) uint8,
+    through the engine's one frame loop (the first frame's output is exactly ``first``)."""
     out = np.zeros(frames.shape[:3], dtype=np.uint8)
-    with torch.inference_mode(), autocast(device, precision):
-        for t, image in enumerate(frames):
-            x = torch.from_numpy(image).to(device).permute(2, 0, 1).float().div_(255)
-            mask = torch.from_numpy(first).to(device) if t == 0 else None
-            probs = session.step(x, mask)
-            out[t] = probs_to_labels(probs.float(), session.object_ids).cpu().numpy()
-    out[0] = first
+
+    def keep(result: FrameResult) -> None:
+        out[result.frame.index] = result.labels
+
+    run_session(method.new_session(), (InMemoryFrame(t, image) for t, image in enumerate(frames)),
+                {0: GivenLabels(first)}, keep, device=device, precision=precision)
     return out
 
 

@@ -1,11 +1,10 @@
 """Segment a video: frames in, a method's Session in the middle, label PNGs and an overlay out.
 
-For each frame the engine resizes to the processing size (short side ``size``, by default the
-method's: 480, FlowVOS 240) by the method's resize rules (vostool.resize_rules), calls
-``session.step``, resizes the probabilities back by the same rules, takes
-the argmax as labels (object ids as the user gave them) and hands them to the writers. Objects
-introduced or corrected on a frame keep exactly their given mask at the original resolution. Decoding and writing
-run on background threads.
+Inputs are checked up front, then the one frame loop (:func:`vostool.engine.loop.run_session`: resize
+to the processing size by the method's resize rules, ``session.step``, probabilities back, labels with
+the given masks exact) runs, and this module hands each frame's labels to the writers. The processing
+size is the short side ``size``, by default the method's (480, FlowVOS 240). Decoding and writing run
+on background threads.
 """
 
 from __future__ import annotations
@@ -13,24 +12,21 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
-import numpy as np
-import torch
-
-from vostool import __version__
-from vostool.aggregate import probs_to_labels
-from vostool.devices import autocast, check_precision, device_name, resolve_device
+from vostool.engine.loop import FrameResult, run_session
+from vostool.engine.record import RUN_FILE, build_run_record
+from vostool.engine.timing import FrameTimes
+from vostool.devices import check_precision, resolve_device
 from vostool.errors import OptionError
 from vostool.io.exports import ExportOptions  # issue 19 outputs
 from vostool.io.mask_schedule import prepare_masks, unused_masks_error
 from vostool.io.masks import atomic_save, davis_palette
 from vostool.io.outputs import check_outputs, create_outputs, remove_stale
-from vostool.io.video import DecodeReport, iter_frames, probe
+from vostool.io.video import DecodeReport, Frame, iter_frames, probe
 from vostool.io.writers import OverlayVideoWriter, PngSequenceWriter
 from vostool.methods.base import Method
 from vostool.preflight import check_disk_space, check_fps, choose_size
@@ -40,7 +36,6 @@ from vostool.registry import get_method_class
 from vostool.resize_rules import rules_for
 
 log = logging.getLogger("vostool")
-RUN_FILE = "vostool-run.json"
 
 
 @dataclass
@@ -75,22 +70,6 @@ def processing_size(height: int, width: int, size: int) -> tuple[int, int]:
         return height, width
     scale = size / min(height, width)
     return max(1, round(height * scale)), max(1, round(width * scale))
-
-
-def _versions() -> dict[str, str]:
-    import av
-    import PIL
-    import torchvision
-
-    versions = {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
-                "av": av.__version__, "numpy": np.__version__, "pillow": PIL.__version__}
-    try:
-        import cv2
-
-        versions["opencv"] = cv2.__version__
-    except ImportError:
-        pass
-    return versions
 
 
 def segment_video(
@@ -188,77 +167,56 @@ def segment_video(
         if overlay_path is not None else None
     )
     session = model.new_session()
-    resize = proc != info.size
-    model_seconds = 0.0
-    first_frame_seconds = 0.0
     frames = 0
     status = "ok"
     decoded = DecodeReport()
     expected = info.num_frames if max_frames is None else min(max_frames, info.num_frames or max_frames)
     reporter.start(expected, f"{model.name} {Path(video).name}")
-    timer = StepTimer(torch_device)
-    frame_model_seconds: list[float] = []
-    frame_done_seconds: list[float] = []
-    loop_started = time.perf_counter()
+    times = FrameTimes(torch_device)  # its StepTimer is run_session's hook around Session.step
     loop_seconds = 0.0
+
+    def stream() -> Iterator[Frame]:
+        for frame in iter_frames(info, allow_partial=allow_partial, report=decoded):
+            if max_frames is not None and frames >= max_frames:
+                break
+            if frame.index < start_frame:  # --from-frame: earlier outputs are kept (vostool.from_frame)
+                continue
+            yield frame
+
+    def write(result: FrameResult) -> None:
+        nonlocal frames
+        frame, labels_np = result.frame, result.labels
+        if png_writer is not None:
+            png_writer.write(frame.name, labels_np)
+        if overlay_writer is not None:
+            overlay_writer.write(frame.image, labels_np, frame.pts)
+        # --- issue 19 outputs: per frame (begin); probs is (1+K, H, W) at the output size here ---
+        if extra_writers:
+            soft_np = result.probs[1:].cpu().numpy() if needs_probs else None
+            for writer in extra_writers:
+                writer.write(frame.index, frame.name, labels_np, soft_np, session.object_ids, frame.pts)
+        # --- issue 19 outputs: per frame (end) ---
+        frames += 1
+        times.done(result.step_seconds)
+        reporter.advance(1)
+
     try:
-        with torch.inference_mode(), autocast(torch_device, precision):
-            for frame in iter_frames(info, allow_partial=allow_partial, report=decoded):
-                if max_frames is not None and frames >= max_frames:
-                    break
-                if frame.index < start_frame:  # --from-frame: earlier outputs are kept (vostool.from_frame)
-                    continue
-                image = torch.from_numpy(frame.image).to(torch_device, non_blocking=True)
-                x = image.permute(2, 0, 1).float().div_(255)
-                if resize:
-                    x = rules.frame(x, proc)
-                given = schedule.pop(frame.index, None)
-                mask_t = torch.from_numpy(given.processing).to(torch_device) if given is not None else None
-                timer.start()
-                probs = session.step(x, mask_t)
-                timer.stop()
-                probs = probs.float()
-                if resize:
-                    probs = rules.probs(probs, info.size)
-                labels = probs_to_labels(probs, session.object_ids)
-                if given is not None:
-                    exact = torch.from_numpy(given.labels).to(labels.device)
-                    ids = torch.tensor(given.ids, dtype=labels.dtype, device=labels.device)  # new and corrected
-                    labels = torch.where(torch.isin(labels, ids), torch.zeros_like(labels), labels)
-                    labels = torch.where(exact > 0, exact, labels)
-                labels_np = labels.cpu().numpy()
-                elapsed = timer.seconds()  # after the copy to the host, which waits for the device
-                model_seconds += elapsed
-                frame_model_seconds.append(elapsed)
-                if frames == 0:
-                    first_frame_seconds = elapsed
-                if png_writer is not None:
-                    png_writer.write(frame.name, labels_np)
-                if overlay_writer is not None:
-                    overlay_writer.write(frame.image, labels_np, frame.pts)
-                # --- issue 19 outputs: per frame (begin); probs is (1+K, H, W) at the output size here ---
-                if extra_writers:
-                    soft_np = probs[1:].cpu().numpy() if needs_probs else None
-                    for writer in extra_writers:
-                        writer.write(frame.index, frame.name, labels_np, soft_np, session.object_ids, frame.pts)
-                # --- issue 19 outputs: per frame (end) ---
-                frames += 1
-                frame_done_seconds.append(time.perf_counter() - loop_started)
-                reporter.advance(1)
-            # >>> robust (issue 21): no given mask fell on a frame; known only now when the count was not
-            if (unused := unused_masks_error(schedule, frames, len(session.object_ids))) is not None:
-                raise unused
-            # <<< robust
-            if decoded.truncated:
-                status = f"partial: {decoded.read} of {decoded.announced} frames (the video ends early; --allow-partial)"
-                log.warning(f"{Path(video).name}: {status}")
+        run_session(session, stream(), schedule, write, device=torch_device, precision=precision, size=proc,
+                    rules=rules, timer=times.timer)
+        # >>> robust (issue 21): no given mask fell on a frame; known only now when the count was not
+        if (unused := unused_masks_error(schedule, frames, len(session.object_ids))) is not None:
+            raise unused
+        # <<< robust
+        if decoded.truncated:
+            status = f"partial: {decoded.read} of {decoded.announced} frames (the video ends early; --allow-partial)"
+            log.warning(f"{Path(video).name}: {status}")
         if png_writer is not None:
             png_writer.close()
         if overlay_writer is not None:
             overlay_writer.close()
         for writer in extra_writers:  # issue 19 outputs
             writer.close()
-        loop_seconds = time.perf_counter() - loop_started
+        loop_seconds = times.loop_seconds()
     except BaseException as exc:
         status = f"failed: {type(exc).__name__}: {exc}"
         if png_writer is not None:
@@ -274,80 +232,18 @@ def segment_video(
     finally:
         reporter.stop()
         total = time.perf_counter() - started
-        run = {
-            "vostool_version": __version__,
-            "status": status,
-            "started": started_at.isoformat(timespec="seconds"),
-            "method": {
-                "name": model.name,
-                "options": _options_dict(model.options),
-                "weights": model.weights_source,
-                "weights_sha256": model.weights_sha256,
-            },
-            "input": {
-                "video": str(video),
-                "kind": info.kind,
-                "width": info.width,
-                "height": info.height,
-                "fps": float(info.fps) if info.fps else None,
-                "masks": mask_files,
-            },
-            "processing": {"height": proc[0], "width": proc[1], "device": device_name(torch_device), "precision": precision,
-                           "size_note": size_note},
-            "output": {
-                "dir": str(out_path) if out_path else None,
-                "overlay": str(overlay_path) if overlay_path else None,
-                "palette": "input" if palette is not None else "davis",
-                "exports": [writer.describe() for writer in extra_writers],  # issue 19 outputs
-            },
-            "object_ids": list(session.object_ids),
-            "frames": frames,
-            "seconds": {"total": round(total, 4), "loop": round(loop_seconds, 4), "model": round(model_seconds, 4),
-                        "first_frame": round(first_frame_seconds, 4)},
-            "versions": _versions(),
-            "warnings": warnings,
-        }
+        run = build_run_record(
+            status=status, started_at=started_at, model=model, video=video, info=info, mask_files=mask_files,
+            proc=proc, device=torch_device, precision=precision, size_note=size_note, out_path=out_path,
+            overlay_path=overlay_path, palette_from_input=palette is not None,
+            exports=[writer.describe() for writer in extra_writers], object_ids=session.object_ids, frames=frames,
+            seconds={"total": total, "loop": loop_seconds, "model": times.model_seconds,
+                     "first_frame": times.first_frame_seconds},
+            warnings=warnings)
         if out_path is not None and out_path.is_dir():
             atomic_save(out_path / RUN_FILE, lambda tmp: tmp.write_text(json.dumps(run, indent=2) + "\n"))
     if out_path is not None and overwrite and png_writer is not None and not start_frame:
         remove_stale(out_path, set(png_writer.written))
     return SegmentResult(frames, tuple(session.object_ids), out_path, overlay_path, proc, total, loop_seconds,
-                         model_seconds, first_frame_seconds, warnings, run, frame_model_seconds, frame_done_seconds)
-
-
-class StepTimer:
-    """Times ``Session.step``: CUDA events on the GPU (no extra synchronisation), a clock on the CPU."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
-        if self.cuda:
-            self._start = torch.cuda.Event(enable_timing=True)
-            self._end = torch.cuda.Event(enable_timing=True)
-
-    def start(self) -> None:
-        if self.cuda:
-            self._start.record()
-        else:
-            self._t0 = time.perf_counter()
-
-    def stop(self) -> None:
-        if self.cuda:
-            self._end.record()
-        else:
-            self._elapsed = time.perf_counter() - self._t0
-
-    def seconds(self) -> float:
-        """The last step's duration; on CUDA this waits for the end event."""
-        if self.cuda:
-            self._end.synchronize()
-            return self._start.elapsed_time(self._end) / 1000
-        return self._elapsed
-
-
-def _options_dict(options: Any) -> dict[str, Any]:
-    from vostool.options import options_to_dict
-
-    try:
-        return options_to_dict(options)
-    except TypeError:
-        return {}
+                         times.model_seconds, times.first_frame_seconds, warnings, run, times.step_seconds,
+                         times.done_seconds)
