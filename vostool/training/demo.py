@@ -52,13 +52,13 @@ def weights_rows() -> list[tuple[str, str, str, str]]:
 
 def demo_rows() -> list[tuple[str, str, str, str]]:
     """(name, method, where, description) of every method's demo weights."""
-    from vostool.registry import get_method_class, method_names
+    from vostool.registry import get_card, method_names
 
     rows = []
     for name in method_names():
         if name in PACKAGED_DEMO:
             rows.append(("demo", name, "packaged", PACKAGED_DEMO[name].description))
-        elif getattr(get_method_class(name), "demo_training", None) is not None:
+        elif get_card(name).demo is not None:
             built = "built" if demo_path(name).is_file() else "not built"
             rows.append(("demo", name, built, f"`vostool weights build-demo {name}` trains them on synthetic video"))
     return rows
