@@ -97,3 +97,17 @@ def test_no_timer_no_step_seconds_and_no_autograd():
     run_session(Probe().new_session(), _frames(2, 4, 4), {0: GivenLabels(first)}, results.append, device=CPU)
     assert seen == [True, True] and [r.step_seconds for r in results] == [None, None]
     assert not torch.is_inference_mode_enabled()  # restored after the loop
+
+
+def test_soft_maps_on_a_given_frame_are_the_given_masks():
+    import torch
+
+    from vostool.engine.loop import given_exactly
+
+    probs = torch.tensor([[[0.2, 0.5], [0.1, 0.7]], [[0.5, 0.3], [0.6, 0.2]], [[0.3, 0.2], [0.3, 0.1]]])
+    labels = torch.tensor([[7, 0], [7, 3]], dtype=torch.uint8)  # object 7 given (corrected), 3 propagated
+    out = given_exactly(probs, labels, [7], (7, 3))
+    assert torch.equal(out[1], torch.tensor([[1.0, 0.0], [1.0, 0.0]]))  # exactly the given mask
+    assert torch.equal(out[2], torch.tensor([[0.0, 0.2], [0.0, 0.1]]))  # loses only the given pixels
+    assert torch.allclose(out.sum(0), torch.ones(2, 2)) and (out >= 0).all()
+    assert torch.equal(out.argmax(0), torch.tensor([[1, 0], [1, 0]]))

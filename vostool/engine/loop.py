@@ -102,8 +102,33 @@ def run_session(session, frames: Iterable[FrameLike], masks: MutableMapping[int,
                 ids = torch.tensor(given.ids, dtype=labels.dtype, device=labels.device)  # new and corrected
                 labels = torch.where(torch.isin(labels, ids), torch.zeros_like(labels), labels)
                 labels = torch.where(exact > 0, exact, labels)
+                probs = given_exactly(probs, labels, given.ids, session.object_ids)
             labels_np = labels.cpu().numpy()
             elapsed = timer.seconds() if timer is not None else None  # after the copy, which waits for the device
             on_frame(FrameResult(frame, labels_np, probs, tuple(session.object_ids), elapsed))
             count += 1
     return count
+
+
+def given_exactly(probs: torch.Tensor, labels: torch.Tensor, given: Sequence[int],
+                  object_ids: Sequence[int]) -> torch.Tensor:
+    """The probabilities of a frame with a given mask, made to agree with its exact labels.
+
+    probs: (1+K, H, W) at the output size; labels: (H, W) after the exact-labels rule. The objects the
+    mask gives are exactly their masks (1 inside, 0 outside); the others keep their probability except
+    on the pixels the given objects own, and the background takes what is left. So soft maps and
+    mattes show on such a frame what the user gave, as the labels do.
+    """
+    out = probs.clone()
+    given_set = {int(i) for i in given}
+    owned = torch.zeros_like(labels, dtype=torch.bool)
+    for k, oid in enumerate(object_ids, start=1):
+        if oid in given_set:
+            out[k] = (labels == oid).to(out.dtype)
+            owned |= labels == oid
+    for k, oid in enumerate(object_ids, start=1):
+        if oid not in given_set:
+            out[k] = out[k].masked_fill(owned, 0)
+    out[0] = (1 - out[1:].sum(dim=0)).clamp_(min=0)
+    return out
+

@@ -19,6 +19,7 @@ sequence aligned with the video.
 
 from __future__ import annotations
 
+import abc
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -33,7 +34,7 @@ from vostool.io.writers import _BackgroundWorker
 QUEUE_DEPTH = 4
 
 
-class FrameOutput:
+class FrameOutput(abc.ABC):
     """Base of the optional outputs fed by the engine one frame at a time.
 
     ``needs_probs`` tells the engine whether to copy the probabilities to the host for this output.
@@ -43,6 +44,7 @@ class FrameOutput:
     needs_probs = False
     _worker: _BackgroundWorker
 
+    @abc.abstractmethod
     def write(self, index: int, name: str, labels: np.ndarray, probs: np.ndarray | None,
               object_ids: Sequence[int], pts: int | None = None) -> None:
         """Queue one frame.
@@ -51,11 +53,10 @@ class FrameOutput:
         probabilities at the output resolution, channel k for ``object_ids[k]`` (None when
         ``needs_probs`` is false); pts: the frame's timestamp in the source time base, if any.
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def close(self) -> None:
         """Wait for every queued frame and finish the files; raises the first write error."""
-        raise NotImplementedError
 
     def abort(self) -> None:
         """Stop after a failed run; complete files stay, partial ones are removed."""
@@ -73,9 +74,9 @@ class FrameOutput:
             self.abort()
             raise
 
+    @abc.abstractmethod
     def describe(self) -> dict[str, Any]:
         """The entry for vostool-run.json."""
-        raise NotImplementedError
 
 
 def save_gray_png(path: Path, plane: np.ndarray) -> None:
@@ -100,9 +101,9 @@ class _PerObjectPngs(FrameOutput):
         self._ids: list[int] = []
         self._worker = _BackgroundWorker(f"vostool-{self.kind}", depth=QUEUE_DEPTH)
 
+    @abc.abstractmethod
     def _planes(self, labels: np.ndarray, probs: np.ndarray | None, object_ids: Sequence[int]) -> list[np.ndarray]:
         """One (H, W) uint8 image per object, in ``object_ids`` order."""
-        raise NotImplementedError
 
     def write(self, index: int, name: str, labels: np.ndarray, probs: np.ndarray | None,
               object_ids: Sequence[int], pts: int | None = None) -> None:
