@@ -97,7 +97,10 @@ def setup(device_spec: str) -> tuple[Processes, torch.device]:
 
 
 def teardown(procs: Processes) -> None:
+    """Leave the process group, all processes together: gloo aborts a process ("terminate called
+    without an active exception") whose peer tears the group down while it still talks to it."""
     if procs.distributed and _dist().is_initialized():
+        _dist().barrier()
         _dist().destroy_process_group()
 
 
