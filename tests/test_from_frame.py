@@ -99,3 +99,36 @@ def test_from_frame_errors_are_one_line(tmp_path, frames):
     code, output = _cli("segment", frames, "--mask", tmp_path / "fix.png", "--out", tmp_path / "out", "--from-frame", 9,
                         *FAST)
     assert code == 2 and "has 6 frames" in output
+
+
+def test_an_interrupted_run_continues_from_where_it_stopped(tmp_path, frames, monkeypatch):
+    """A run stopped after its first frame (Ctrl-C): the same command says how to continue;
+    `--from-frame 1` without a mask continues from the run's own output of frame 0, kept as written.
+    (The untrained network of these tests loses its objects after a few frames; frame 0 is the given
+    mask, so it always has them.)"""
+    from vostool.methods import session as session_module
+
+    out = tmp_path / "stopped"
+    real_step = session_module.Session.step
+    calls = {"n": 0}
+
+    def step_then_interrupt(self, frame, mask=None):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_step(self, frame, mask)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(session_module.Session, "step", step_then_interrupt)
+        code, output = _cli("segment", frames, "--masks", tmp_path / "masks", "--out", out, *FAST)
+    assert code == 130 and len(list(out.glob("*.png"))) == 1, output
+    kept = {p.name: p.read_bytes() for p in out.glob("*.png")}
+    code, output = _cli("segment", frames, "--masks", tmp_path / "masks", "--out", out, *FAST)
+    assert code == 2 and "--from-frame 1" in output, output  # nothing is touched, the way on is named
+    code, output = _cli("segment", frames, "--out", out, "--from-frame", 1, *FAST)
+    assert code == 0, output
+    assert all((out / name).read_bytes() == data for name, data in kept.items())
+    assert len(list(out.glob("*.png"))) == 6
+    run = json.loads((out / "vostool-run.json").read_text())
+    assert run["status"] == "ok" and run["from_frame"]["correction"] is None
+    assert run["from_frame"]["seeded_from"].endswith("00000.png")

@@ -11,7 +11,8 @@ on frame N (the engine's ``start_frame``), seeded with a complete mask of frame 
   correction gives to others.
 
 This is the rule of corrections on later frames (docs/methods.md): objects left out of a correction
-keep tracking. Re-seeding from the written output rather than requiring a redrawn mask of every
+keep tracking. Without any mask, ``--from-frame N`` continues an interrupted run: frame N starts from
+the run's own output (its ``N.png``, or ``N-1`` when it stopped before N), nothing drawn over it. Re-seeding from the written output rather than requiring a redrawn mask of every
 object means a user fixes one object on one frame and nothing else is lost. Masks in ``--masks``
 after frame N are used as usual (new objects, corrections); those before N are not read again.
 
@@ -49,11 +50,14 @@ def seed_mask(previous: np.ndarray, correction: np.ndarray) -> np.ndarray:
     return np.where(correction > 0, correction, seed).astype(np.uint8)
 
 
-def _correction(info: VideoInfo, start: int, mask: Path | None, masks_dir: Path | None) -> tuple[Path, list[tuple[int, Path]]]:
-    """The correction for frame ``start`` and the masks given for later frames."""
-    if (mask is None) == (masks_dir is None):
-        raise OptionError("--from-frame: give the correction of frame N as --mask FILE, or --masks DIR with a mask "
-                          "named after frame N")
+def _correction(info: VideoInfo, start: int, mask: Path | None,
+                masks_dir: Path | None) -> tuple[Path | None, list[tuple[int, Path]]]:
+    """The correction for frame ``start`` (None: continue an interrupted run from its own output) and
+    the masks given for later frames."""
+    if mask is not None and masks_dir is not None:
+        raise OptionError("--from-frame: give the correction of frame N as --mask FILE or --masks DIR, not both")
+    if mask is None and masks_dir is None:
+        return None, []
     if mask is not None:
         return Path(mask), []
     pairs = match_mask_files(info, Path(masks_dir))
@@ -145,12 +149,19 @@ def segment_from_frame(
     base_path = _kept_outputs(info, out, from_frame)
     previous_run = read_run(out)
     base = read_label_image(base_path)
-    correction = read_label_image(correction_path)
-    drawn, warning = fit_to_frame(correction.labels, info.size, correction_path)
-    if not drawn.any():
-        raise MaskError(f"correction {correction_path} has no object; draw the corrected object(s) with their ids")
+    warning = None
+    if correction_path is None:  # continuing: frame N starts from the run's own output, nothing drawn
+        drawn = np.zeros(info.size, np.uint8)
+        if not base.labels.any():
+            raise MaskError(f"--from-frame {from_frame}: {base_path} has no object to continue from; give a mask")
+    else:
+        correction = read_label_image(correction_path)
+        drawn, warning = fit_to_frame(correction.labels, info.size, correction_path)
+        if not drawn.any():
+            raise MaskError(f"correction {correction_path} has no object; draw the corrected object(s) with their ids")
     seed = seed_mask(base.labels, drawn)
-    record = {"frame": from_frame, "name": info.frame_name(from_frame), "correction": str(correction_path),
+    record = {"frame": from_frame, "name": info.frame_name(from_frame),
+              "correction": str(correction_path) if correction_path is not None else None,
               "seeded_from": str(base_path), "kept_frames": from_frame}
     try:
         with tempfile.TemporaryDirectory(prefix="vostool-from-frame-") as tmp:
@@ -161,7 +172,8 @@ def segment_from_frame(
             result = segment_video(video, masks_dir=tmp, out_dir=out, overwrite=True, fps=fps, start_frame=from_frame,
                                    **engine)
     finally:  # also after a failure or Ctrl-C: the record says what this run was, not the temporary seed
-        run = _amend_record(out, record, [correction_path] + [p for _, p in later], warning, previous_run)
+        given = ([correction_path] if correction_path is not None else []) + [p for _, p in later]
+        run = _amend_record(out, record, given, warning, previous_run)
     result.run = run
     if overlay is not None:
         render_overlay(info, out, Path(overlay), fps)

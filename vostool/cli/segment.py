@@ -43,7 +43,8 @@ def segment(
     allow_partial: bool = typer.Option(False, "--allow-partial", help="Accept a video that ends before the frames its "
                                        "container announces (truncated file): status 'partial', exit 0."),
     from_frame: Optional[int] = typer.Option(None, "--from-frame", help="Re-run from this frame (0-based) on, from its "
-                                             "correction in --mask/--masks; earlier masks in --out are kept."),
+                                             "correction in --mask/--masks (none: continue an interrupted run); "
+                                             "earlier masks in --out are kept."),
 ) -> None:
     """Segment the objects of a video from their mask(s)."""
     with _errors():

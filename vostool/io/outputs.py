@@ -34,6 +34,10 @@ def check_outputs(out_dir: Path | None, overlay: Path | None, overwrite: bool, o
         if out_dir.exists() and not out_dir.is_dir():
             raise OutputError(f"--out {out_dir} is a file; give a folder")
         if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
+            stopped = _stopped_run(out_dir)
+            if stopped is not None:
+                raise OutputError(f"--out {out_dir} holds a run that stopped after {stopped} frames; continue it "
+                                  f"with --from-frame {stopped} (no mask needed), or pass --overwrite to start again")
             raise OutputError(f"--out {out_dir} is not empty; pass --overwrite to replace its masks or choose another folder")
         _check_writable(out_dir, "--out")
     if overlay is not None:
@@ -58,3 +62,17 @@ def remove_stale(out_dir: Path, written: set[str]) -> None:
     for path in out_dir.glob("*.png"):
         if path.name not in written:
             path.unlink(missing_ok=True)
+
+
+def _stopped_run(out_dir: Path) -> int | None:
+    """Frames written by an interrupted or failed vostool run in ``out_dir`` (its vostool-run.json), or None."""
+    import json
+
+    try:
+        run = json.loads((out_dir / "vostool-run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(run, dict) or str(run.get("status", "ok")).startswith(("ok", "partial")):
+        return None
+    frames = run.get("frames")
+    return frames if isinstance(frames, int) and frames > 0 else None
