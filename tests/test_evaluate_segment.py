@@ -100,7 +100,7 @@ def test_youtube_vos_submission_has_only_the_listed_frames(tmp_path):
             image = Image.open(handle)
             assert image.mode == "P" and image.size == (24, 18)
             assert set(np.unique(np.array(image))) == {0, 1, 2}  # object 2 joined on frame 10
-    assert sorted(p.name for p in (tmp_path / "sub/Annotations/v1").iterdir()) == [f"{t:05d}.png" for t in (0, 5, 10, 15)]
+    assert sorted(p.name for p in (tmp_path / "sub/Annotations/v1").glob("*.png")) == [f"{t:05d}.png" for t in (0, 5, 10, 15)]
     # existing results are zipped the same way; a missing listed frame is an error naming it
     (tmp_path / "sub/Annotations/v2/00010.png").unlink()
     code, output = _cli("evaluate", "--dataset", "ytvos", "--root", tmp_path / "yt", "--results", tmp_path / "sub",
@@ -192,6 +192,26 @@ def test_a_failing_sequence_does_not_lose_the_others_and_a_rerun_continues(tmp_p
     (tmp_path / "mine" / "notes.txt").write_text("mine")
     with pytest.raises(OutputError, match="notes.txt, which is not a sequence"):
         evaluate_davis(tmp_path / "davis", Protocol(), engine=settings, out=tmp_path / "mine", workers=1, plots=False)
+
+
+def test_a_failing_youtube_vos_video_does_not_lose_the_others_and_a_rerun_continues(tmp_path):
+    from vostool.errors import SequencesFailed
+
+    shape = (18, 24)
+    write_ytvos(tmp_path / "yt", {"v1": _moving(shape, 11, ids=(1,)), "v2": _moving(shape, 11, ids=(1,)),
+                                  "v3": _moving(shape, 11, ids=(1,))})
+    method = _FailOn({1})  # the second video, v2
+    settings = EngineSettings(method)
+    with pytest.raises(SequencesFailed, match="1 of 3 sequences failed.*v2: RuntimeError: synthetic failure"):
+        evaluate_ytvos(tmp_path / "yt", engine=settings, out=tmp_path / "sub", all_frames=True)
+    assert len(method.sessions) == 3 and not (tmp_path / "sub.zip").exists()  # no submission with a hole
+    method.fail = set()
+    outcome = evaluate_ytvos(tmp_path / "yt", engine=settings, out=tmp_path / "sub", all_frames=True)
+    assert len(method.sessions) == 4  # only v2 again
+    assert [(r["sequence"], r["status"]) for r in outcome.runs] == [("v1", "kept"), ("v2", "ok"), ("v3", "kept")]
+    with zipfile.ZipFile(outcome.zip) as archive:
+        assert sorted(n for n in archive.namelist() if n.endswith(".png")) == \
+            [f"Annotations/{v}/{t:05d}.png" for v in ("v1", "v2", "v3") for t in (0, 5, 10)]
 
 
 def test_cli_lists_the_failed_sequences_and_exits_non_zero(tmp_path, monkeypatch):

@@ -188,7 +188,10 @@ def evaluate_ytvos(
     annotations = root / split / "Annotations"
     if engine is not None:
         folder = Path(out) if out is not None else Path("evaluation") / f"ytvos-{split}-{engine.name}"
-        check_output_dir(folder, overwrite)
+        if not overwrite and folder.is_dir() and {p.name for p in folder.iterdir()} <= {"Annotations", "runs"}:
+            check_resumable(folder / "Annotations", [s.name for s in sequences], overwrite)  # a re-run continues
+        else:
+            check_output_dir(folder, overwrite)
     else:
         folder = Path(results)
     zip_file = Path(zip_path) if zip_path is not None else folder.absolute().parent / f"{folder.absolute().name}.zip"
@@ -196,7 +199,9 @@ def evaluate_ytvos(
     runs: list[dict] = []
     if engine is not None:
         check_ytvos(sequences, annotations)
-        runs = segment_shared(sequences, lambda part: segment_ytvos(part, annotations, folder, engine, engine_progress))
+        runs = segment_shared(sequences, lambda part: segment_ytvos(part, annotations, folder, engine, engine_progress,
+                                                                    overwrite))
+        _raise_failures(runs, folder)
         if not current().main:
             return Outcome(None, folder, runs=runs, main=False)
     write_zip(zip_file, ytvos_zip_entries(folder, sequences), overwrite)

@@ -141,28 +141,45 @@ def check_ytvos(sequences: list[VideoSequence], annotations: Path) -> None:
 
 
 def segment_ytvos(sequences: list[VideoSequence], annotations: Path, out: Path, engine: EngineSettings,
-                  progress_factory=None) -> list[dict]:
-    """Write the submission folder ``out/Annotations/<video>/<frame>.png`` (only the listed frames)."""
+                  progress_factory=None, overwrite: bool = True) -> list[dict]:
+    """Write the submission folder ``out/Annotations/<video>/<frame>.png`` (only the listed frames);
+    returns each video's description with its ``status``: ok, kept (finished before with the same
+    settings; never with ``overwrite``) or ``failed: <one line>`` (the other videos still run)."""
     from vostool.engine import RUN_FILE, segment_video
 
     check_ytvos(sequences, annotations)
     model = engine.load()
+    key = resume.run_key(model, engine.size, engine.precision, False)
+    resume.check_same_settings(out / "Annotations", [s.name for s in sequences], key, overwrite)
     runs = []
     (out / "runs").mkdir(parents=True, exist_ok=True)
     for sequence in sequences:
         target = out / "Annotations" / sequence.name
-        result = segment_video(
-            sequence.frames[0].parent, masks_dir=annotations / sequence.name, method=model, out_dir=target,
-            size=engine.size, device=engine.device, precision=engine.precision, overwrite=True,
-            progress=progress_factory() if progress_factory else False,
-            corrections=False,  # the protocol gives each object once, on its first frame
-        )
-        required = set(sequence.required_frames)
+        required = sorted(sequence.required_frames)
+        if not overwrite and resume.is_complete(target, key, required):
+            runs.append({"sequence": sequence.name, "video": sequence.name, "submitted": len(required),
+                         "status": "kept"})
+            continue
+        try:
+            result = segment_video(
+                sequence.frames[0].parent, masks_dir=annotations / sequence.name, method=model, out_dir=target,
+                size=engine.size, device=engine.device, precision=engine.precision, overwrite=True,
+                progress=progress_factory() if progress_factory else False,
+                corrections=False,  # the protocol gives each object once, on its first frame
+            )
+        except (OutputError, MemoryError):  # the disk or the machine: every later video would fail too
+            raise
+        except Exception as exc:
+            runs.append({"sequence": sequence.name, "video": sequence.name, "status": f"failed: {resume.failure_line(exc)}"})
+            log.warning("video %s failed: %s; continuing with the others", sequence.name, resume.failure_line(exc))
+            continue
         for png in target.glob("*.png"):
-            if png.stem not in required:
+            if png.stem not in set(required):
                 png.unlink()
         (target / RUN_FILE).replace(out / "runs" / f"{sequence.name}.json")
-        runs.append({"video": sequence.name, "frames": result.frames, "submitted": len(required)})
+        resume.mark_complete(target, key, required)
+        runs.append({"sequence": sequence.name, "video": sequence.name, "frames": result.frames,
+                     "submitted": len(required), "status": "ok"})
     return runs
 
 
